@@ -1,0 +1,219 @@
+"""`singan train`: train a model on one image into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .. import io
+from ..config import DEFAULT_PRESET, MODES, make_config
+from ..data import default_image
+from ..errors import RunError
+from ..models import SinGAN
+from ..sample import generate
+from ..training import Progress, Trainer, expected_work
+from .common import (CommandError, HelpFormatter, add_config_args, add_device_args,
+                     config_overrides, resolve_device, say)
+
+EXAMPLES = """\
+examples:
+  singan train photo.jpg --out runs/photo                 # default preset
+  singan train --preset tiny --out runs/demo              # embedded image, about a minute on CPU
+  singan train photo.jpg --out runs/p --preset paper --device cuda   # the paper's settings
+  singan train photo.jpg --out runs/p --max-size 180 --iters 1000    # override any setting
+  singan train --resume --out runs/photo                  # continue an interrupted run
+  singan train lightning.png --mode animation --out runs/anim       # for `singan animate`
+"""
+
+# Files a run folder holds; --force removes exactly these, nothing else a user put there.
+RUN_FILES = (io.CONFIG_NAME, io.MODEL_NAME, io.STATE_NAME, "stats.jsonl", "log.txt")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on one image", description=__doc__,
+                       epilog=EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("image", nargs="?", default=None,
+                   help="training image (omit to use the embedded default landscape)")
+    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--mode", default="generation", choices=MODES,
+                   help="generation; sr (for `singan sr`); animation (for `singan animate`)")
+    add_config_args(p)
+    add_device_args(p)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its last finished scale")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    p.add_argument("--log-every", type=int, default=25, metavar="N",
+                   help="write losses to stats.jsonl every N iterations")
+    p.add_argument("-n", "--dry-run", action="store_true",
+                   help="print the resolved configuration and scale sizes, then exit")
+    p.set_defaults(func=run)
+
+
+def _clear_run(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    previews = out / "previews"
+    if previews.is_dir():
+        for f in previews.glob("scale_*.png"):
+            f.unlink()
+
+
+class RunLogger:
+    """Writes log.txt, stats.jsonl and per-scale previews into the run folder, and a tqdm bar."""
+
+    def __init__(self, out: Path, model: SinGAN, quiet: bool, first_scale: int):
+        self.out, self.model, self.quiet = out, model, quiet
+        self.stats = open(out / "stats.jsonl", "a", encoding="utf-8")
+        self.log = open(out / "log.txt", "a", encoding="utf-8")
+        work = expected_work(model)
+        self.unit = [w / max(1, model.config.iters_at(n)) / sum(work) * 100
+                     for n, w in enumerate(work)]
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            done = sum(work[:first_scale]) / sum(work) * 100
+            self.bar = tqdm(total=100.0, initial=done, unit="%", dynamic_ncols=True,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| "
+                                       "[{elapsed}<{remaining}]")
+        self.scale_start = time.perf_counter()
+
+    def line(self, msg: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.log.write(f"{stamp} {msg}\n")
+        self.log.flush()
+
+    def progress(self, p: Progress) -> None:
+        if p.iteration == 1:
+            self.scale_start = time.perf_counter()
+        if p.losses is not None:
+            rec = {"scale": p.scale, "iter": p.iteration, "time": round(p.elapsed, 3)}
+            rec.update({k: round(v, 6) for k, v in p.losses.items()})
+            self.stats.write(json.dumps(rec) + "\n")
+            self.stats.flush()
+        if self.bar is not None:
+            self.bar.update(self.unit[p.scale])
+            if p.losses is not None or p.iteration == 1:
+                desc = f"scale {p.scale + 1}/{p.num_scales} it {p.iteration}/{p.iters}"
+                if p.losses is not None:
+                    desc += (f" d {p.losses['d_loss']:.3f} g {p.losses['g_loss']:.3f}"
+                             f" rec {p.losses['rec_loss']:.4f}")
+                self.bar.set_description_str(desc, refresh=False)
+        if p.scale_done:
+            secs = time.perf_counter() - self.scale_start
+            h, w = self.model.sizes[p.scale]
+            self.line(f"scale {p.scale}/{p.num_scales - 1} ({h}x{w}) done: {p.iters} iterations "
+                      f"in {secs:.1f} s, noise_amp {p.losses['noise_amp']:.4f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.stats.close()
+        self.log.close()
+
+
+def _save_preview(out: Path, model: SinGAN, seed: int) -> None:
+    """One random sample of the scales trained so far, for watching training."""
+    gen = torch.Generator(device=model.z_rec.device).manual_seed(seed)
+    x = generate(model, 1, generator=gen)
+    io.save_image(x[0], out / "previews" / f"scale_{model.num_trained - 1:02d}.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.log_every < 1:
+        raise CommandError("--log-every must be at least 1")
+    if args.resume:
+        return _resume(args, out)
+    preset = args.preset or DEFAULT_PRESET
+    config = make_config(preset, args.mode, **config_overrides(args))
+    source = args.image or "<embedded default image>"
+    if args.image is None:
+        image = io.image_to_tensor(default_image())
+    else:
+        image = io.load_image(args.image)
+    device = resolve_device(args.device, args.threads)
+    if args.dry_run:
+        from ..pyramid import geometry
+
+        geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
+                       scale_factor_init=config.scale_factor_init)
+        print(json.dumps({"preset": preset, "config": config.to_dict(),
+                          "sizes": [list(s) for s in geo.sizes],
+                          "scale_factor": geo.scale_factor, "device": str(device)}, indent=2))
+        return 0
+    if out.exists():
+        if not out.is_dir():
+            raise CommandError(f"{out} exists and is not a folder")
+        if (out / io.CONFIG_NAME).exists() or (out / io.MODEL_NAME).exists():
+            if not args.force:
+                raise CommandError(f"{out} already holds a run; use --resume to continue it or "
+                                   f"--force to overwrite it")
+            _clear_run(out)
+    trainer = Trainer.from_image(image, config, device=device, seed=args.seed,
+                                 log_every=args.log_every)
+    extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
+                       "width": int(image.shape[-1])}, "preset": preset, "seed": args.seed}
+    io.save_run(trainer.model, out, trainer.state(), extra)  # scale -1: resumable from the start
+    say(f"training {source} ({image.shape[-1]}x{image.shape[-2]}) on {device}: "
+        f"{trainer.model.num_scales} scales, preset {preset}, run folder {out}", args.quiet)
+    return _train(trainer, out, args, extra, first_scale=0)
+
+
+def _resume(args: argparse.Namespace, out: Path) -> int:
+    if args.force:
+        raise CommandError("--resume and --force cannot be used together")
+    info = io.read_run_info(out)
+    device = resolve_device(args.device, args.threads)
+    model = io.load(out, device=device, allow_incomplete=True)
+    if model.is_complete:
+        say(f"{out}: training is already complete ({model.num_scales} scales)", args.quiet)
+        return 0
+    state = io.load_train_state(out, model)
+    try:
+        trainer = Trainer.resume(model, state, log_every=args.log_every)
+    except RuntimeError as e:
+        raise RunError(f"{out}: cannot restore the training state on {device} ({e}); resume on "
+                       f"the device type it was trained on") from None
+    extra = {k: v for k, v in info.items()
+             if k not in ("format_version", "singan_version", "config", "sizes", "scale_factor")}
+    say(f"resuming {out} at scale {trainer.model.num_trained} of {model.num_scales} on {device}",
+        args.quiet)
+    return _train(trainer, out, args, extra, first_scale=trainer.model.num_trained)
+
+
+def _train(trainer: Trainer, out: Path, args: argparse.Namespace, extra: dict,
+           first_scale: int) -> int:
+    logger = RunLogger(out, trainer.model, args.quiet, first_scale)
+    logger.line(f"start at scale {first_scale}: {json.dumps(trainer.config.to_dict())}")
+    t0 = time.perf_counter()
+
+    def on_scale_end(tr: Trainer) -> None:
+        io.save_run(tr.model, out, tr.state(), extra)
+        _save_preview(out, tr.model, args.seed)
+
+    try:
+        trainer.run(logger.progress, on_scale_end)
+    except KeyboardInterrupt:
+        done = trainer.model.num_trained
+        logger.line(f"interrupted; {done} scale(s) saved")
+        logger.close()
+        say(f"\ninterrupted: {done} of {trainer.model.num_scales} scales are saved in {out}; "
+            f"continue with `singan train --resume --out {out}`")
+        raise
+    except BaseException:
+        logger.line("stopped by an error")
+        logger.close()
+        raise
+    secs = time.perf_counter() - t0
+    logger.line(f"done in {secs:.1f} s")
+    logger.close()
+    say(f"done in {secs:.0f} s; sample with `singan sample {out} --num 8 --out {out}/samples`",
+        args.quiet)
+    return 0

@@ -1,0 +1,170 @@
+"""The one configuration object of a SinGAN model, its presets and its JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+MODES = ("generation", "sr", "animation")
+
+
+@dataclass(frozen=True)
+class SinGANConfig:
+    """Everything that determines a trained SinGAN model.
+
+    Runtime knobs (device, seed, output folder) are arguments of `train()`, not fields here, so a
+    saved config describes the model and nothing else. Defaults are the paper's (`paper` preset).
+    """
+
+    # mode
+    mode: str = "generation"  # "generation", "sr" (super-resolution) or "animation"
+    # pyramid
+    max_size: int = 250  # long side of the finest scale; larger images are shrunk, never enlarged
+    min_size: int = 25  # short side of the coarsest scale
+    scale_factor_init: float = 0.75  # initial factor; the real one is recomputed per image
+    # networks
+    num_layers: int = 5  # conv blocks per generator and critic (head + body + tail)
+    kernel_size: int = 3
+    base_channels: int = 32  # width at scale 0
+    max_channels: int = 128  # widths double every `channels_double_every` scales up to this
+    channels_double_every: int = 4
+    noise_padding: bool = False  # draw noise over the padded border too (animation mode)
+    # noise
+    noise_amp_scale: float = 0.1  # sigma_n = noise_amp_scale * RMSE(real_n, upsampled reconstruction)
+    redraw_z_rec: bool = False  # True: redraw the coarsest z_rec every iteration (original code)
+    quantize_8bit: bool = False  # True: round-trip through 8 bits at every resize (original code)
+    # optimisation
+    iters: int = 2000  # iterations per scale
+    d_steps: int = 3  # critic steps per iteration
+    g_steps: int = 3  # generator steps per iteration
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_decay_at: float = 0.8  # fraction of `iters` after which both learning rates drop
+    lr_gamma: float = 0.1  # ... by this factor
+    gp_weight: float = 0.1  # WGAN-GP lambda
+    rec_weight: float = 10.0  # alpha, weight of the reconstruction loss
+    # concurrent training (ConSinGAN); 1 = SinGAN's one scale at a time
+    train_depth: int = 1  # how many of the finest trained scales learn together
+    lr_scale: float = 0.1  # learning-rate factor per scale below the newest one
+
+    def channels(self, scale: int) -> int:
+        """Width of the networks at `scale` (0 = coarsest)."""
+        return min(self.base_channels * 2 ** (scale // self.channels_double_every),
+                   self.max_channels)
+
+    @property
+    def pad(self) -> int:
+        """Zero padding applied once at the generator input."""
+        return (self.kernel_size - 1) * self.num_layers // 2
+
+    def iters_at(self, scale: int) -> int:
+        """Iterations spent on `scale`."""
+        return self.iters
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, allow_unknown: bool = False) -> SinGANConfig:
+        """Build a config from JSON data, checking every key and type."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown and not allow_unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        values = {}
+        for name, value in data.items():
+            if name in fields:
+                values[name] = _coerce(name, value, fields[name].type)
+        return cls(**values).validated()
+
+    def validated(self) -> SinGANConfig:
+        """Return self after checking that every value is in range; raise ConfigError if not."""
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ConfigError(msg)
+
+        need(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        need(self.min_size >= 8, f"min_size must be at least 8, got {self.min_size}")
+        need(self.max_size >= self.min_size,
+             f"max_size ({self.max_size}) must be at least min_size ({self.min_size})")
+        need(0.0 < self.scale_factor_init < 1.0, "scale_factor_init must be in (0, 1)")
+        need(self.num_layers >= 2, "num_layers must be at least 2")
+        need(self.kernel_size in (1, 3, 5, 7), "kernel_size must be 1, 3, 5 or 7")
+        need(self.base_channels >= 1 and self.max_channels >= self.base_channels,
+             "base_channels must be >= 1 and max_channels >= base_channels")
+        need(self.channels_double_every >= 1, "channels_double_every must be >= 1")
+        need(self.noise_amp_scale >= 0, "noise_amp_scale must be >= 0")
+        need(self.iters >= 1, f"iters must be at least 1, got {self.iters}")
+        need(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")
+        for name in ("lr_g", "lr_d", "lr_scale"):
+            need(getattr(self, name) > 0, f"{name} must be > 0")
+        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
+        need(0 < self.lr_decay_at <= 1, "lr_decay_at must be in (0, 1]")
+        need(0 < self.lr_gamma <= 1, "lr_gamma must be in (0, 1]")
+        need(self.gp_weight >= 0 and self.rec_weight >= 0, "gp_weight and rec_weight must be >= 0")
+        need(self.train_depth >= 1, "train_depth must be >= 1")
+        return self
+
+    def replace(self, **changes: Any) -> SinGANConfig:
+        return dataclasses.replace(self, **changes).validated()
+
+
+def _coerce(name: str, value: Any, type_name: Any) -> Any:
+    type_name = type_name if isinstance(type_name, str) else type_name.__name__
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+    elif type_name == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif type_name == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif type_name == "str":
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"config field {name!r} must be {type_name}, got {value!r}")
+
+
+# Presets. `paper` is the paper's configuration; `tiny` is for the demo and the tests.
+PRESETS: dict[str, SinGANConfig] = {
+    "paper": SinGANConfig(),
+    "tiny": SinGANConfig(max_size=64, min_size=20, base_channels=16, max_channels=32,
+                         iters=150),
+}
+
+DEFAULT_PRESET = "paper"
+
+# What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid,
+# animation with noise padding and a larger coarsest scale.
+MODE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "generation": {},
+    "sr": {"rec_weight": 100.0, "min_size": 18},
+    "animation": {"noise_padding": True, "min_size": 20},
+}
+
+
+def make_config(preset: str = DEFAULT_PRESET, mode: str = "generation", **overrides: Any) -> SinGANConfig:
+    """Return a preset with a mode's changes and then `overrides` applied.
+
+    Overrides whose value is None are ignored, so CLI flags that were not given can be passed on.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if mode not in MODE_OVERRIDES:
+        raise ConfigError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    fields = {f.name for f in dataclasses.fields(SinGANConfig)}
+    bad = sorted(set(overrides) - fields)
+    if bad:
+        raise ConfigError(f"unknown config field(s): {', '.join(bad)}")
+    changes = dict(MODE_OVERRIDES[mode], mode=mode)
+    changes.update({k: v for k, v in overrides.items() if v is not None})
+    return dataclasses.replace(PRESETS[preset], **changes).validated()

@@ -1,0 +1,76 @@
+"""Shared fixtures: device selection, a tiny configuration, a tiny trained model and run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import singan
+from singan import io
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="device for the tests (cpu, cuda)")
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow; run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def device(request) -> torch.device:
+    dev = torch.device(request.config.getoption("--device"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA not available")
+    return dev
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> singan.SinGANConfig:
+    """A few scales of 8 channels and 4 iterations: trains in a second or two."""
+    return singan.make_config("tiny", max_size=32, min_size=16, base_channels=8, max_channels=8,
+                              iters=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_image() -> torch.Tensor:
+    """A (1, 3, 24, 32) crop of the embedded landscape."""
+    return io.image_to_tensor(singan.default_image(96, 128).resize((32, 24)))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_image, tiny_config, device) -> singan.SinGAN:
+    return singan.train(tiny_image, tiny_config, device=device, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_image) -> Path:
+    """A run folder trained through the CLI (tiny settings)."""
+    from singan.cli import main
+
+    path = tmp_path_factory.mktemp("runs") / "tiny"
+    img = tmp_path_factory.mktemp("img") / "img.png"
+    io.save_image(tiny_image[0], img)
+    rc = main(["train", str(img), "--out", str(path), "--preset", "tiny", "--max-size", "32",
+               "--min-size", "16", "--base-channels", "8", "--max-channels", "8", "--iters", "4",
+               "--quiet", "--device", "cpu"])
+    assert rc == 0
+    return path
+
+
+def shared_data(*parts: str) -> Path:
+    """Path under ../shared/data, skipping the test when the folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not found at {path} (the ../shared/data folder is absent)")
+    return path

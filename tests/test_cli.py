@@ -1,0 +1,153 @@
+"""The CLI in-process: training, sampling, resuming and every error path."""
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from singan import io
+from singan.cli import main
+
+TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
+        "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
+
+
+@pytest.fixture
+def img(tmp_path, tiny_image):
+    path = tmp_path / "img.png"
+    io.save_image(tiny_image[0], path)
+    return path
+
+
+def test_train_and_sample(tiny_run, tmp_path):
+    files = {f.name for f in tiny_run.iterdir()}
+    assert {"config.json", "model.safetensors", "train_state.safetensors", "stats.jsonl",
+            "log.txt", "previews"} <= files
+    stats = [json.loads(line) for line in (tiny_run / "stats.jsonl").read_text().splitlines()]
+    assert stats and {"scale", "iter", "d_loss", "g_loss", "rec_loss", "gp"} <= stats[0].keys()
+    out = tmp_path / "samples"
+    assert main(["sample", str(tiny_run), "--num", "3", "--out", str(out), "--quiet"]) == 0
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 3
+    size = Image.open(pngs[0]).size
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "w"),
+                 "--scale-w", "2", "--quiet"]) == 0
+    assert Image.open(next((tmp_path / "w").glob("*.png"))).size == (2 * size[0], size[1])
+
+
+def test_sample_same_seed_same_file(tiny_run, tmp_path):
+    main(["sample", str(tiny_run), "--num", "3", "--seed", "5", "--out", str(tmp_path / "a"),
+          "--quiet"])
+    main(["sample", str(tiny_run), "--num", "1", "--seed", "6", "--out", str(tmp_path / "b"),
+          "--quiet"])
+    assert (tmp_path / "a" / "seed0006.png").read_bytes() == \
+        (tmp_path / "b" / "seed0006.png").read_bytes()
+
+
+def test_existing_run_needs_force_or_resume(tiny_run, tmp_path, img, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = (run / "model.safetensors").read_bytes()
+    assert main(["train", str(img), "--out", str(run)] + TINY) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run / "model.safetensors").read_bytes() == before
+    assert main(["train", str(img), "--out", str(run), "--force"] + TINY) == 0
+    assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 0  # complete: no-op
+
+
+def test_resume_after_interrupt(tiny_run, tmp_path, img, monkeypatch):
+    from singan.training import Trainer
+
+    original = Trainer.train_scale
+
+    def flaky(self, n, *a, **k):
+        if n == 2:
+            raise KeyboardInterrupt
+        return original(self, n, *a, **k)
+
+    monkeypatch.setattr(Trainer, "train_scale", flaky)
+    run = tmp_path / "run"
+    assert main(["train", str(img), "--out", str(run), "--seed", "1"] + TINY) == 130
+    monkeypatch.setattr(Trainer, "train_scale", original)
+    with pytest.raises(Exception, match="stopped after 2"):
+        io.load(run)
+    assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 0
+    resumed = io.load(run)
+    assert main(["train", str(img), "--out", str(tmp_path / "ref"), "--seed", "1"] + TINY) == 0
+    ref = io.load(tmp_path / "ref")
+    a, b = resumed.state_dict(), ref.state_dict()
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "missing.png", "--out", "{tmp}/r"], "no such file"),
+    (["train", "{tmp}/junk.png", "--out", "{tmp}/r"], "not an image"),
+    (["train", "{tmp}/cut.png", "--out", "{tmp}/r"], "corrupt or truncated"),
+    (["train", "{tmp}/small.png", "--out", "{tmp}/r"], "too small"),
+    (["train", "{tmp}/ok.png", "--out", "{tmp}/r", "--iters", "0"], "iters"),
+    (["train", "{tmp}/ok.png", "--out", "{tmp}/r", "--max-size", "10"], "max_size"),
+    (["train", "{tmp}/ok.png", "--out", "{tmp}/r", "--device", "tpu"], "device"),
+    (["train", "--resume", "--out", "{tmp}/nothing"], "no such run"),
+    (["sample", "{tmp}", "--num", "2", "--out", "{tmp}/s"], "not a SinGAN run"),
+    (["sample", "{tmp}/ok.png", "--num", "2", "--out", "{tmp}/s"], "not a folder"),
+    (["sample", "{run}", "--num", "0", "--out", "{tmp}/s"], "--num"),
+    (["sample", "{run}", "--num", "1", "--start-scale", "99", "--out", "{tmp}/s"],
+     "--start-scale"),
+    (["sample", "{run}", "--num", "1", "--scale-w", "-1", "--out", "{tmp}/s"], "--scale"),
+])
+def test_errors_are_one_clear_line(tmp_path, tiny_run, capsys, argv, message):
+    (tmp_path / "junk.png").write_bytes(b"\x00" * 100)
+    Image.new("RGB", (64, 48), "gray").save(tmp_path / "ok.png")
+    Image.effect_noise((64, 48), 50).save(tmp_path / "noisy.png")
+    data = (tmp_path / "noisy.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    Image.new("RGB", (12, 12), "gray").save(tmp_path / "small.png")
+    argv = [a.format(tmp=tmp_path, run=tiny_run) for a in argv]
+    rc = main(argv + (["--quiet"] if argv[0] in ("train", "sample") else []))
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_run_is_a_clear_error(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "model.safetensors").write_bytes(b"garbage")
+    assert main(["sample", str(run), "--num", "1", "--out", str(tmp_path / "s")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_sample_does_not_overwrite(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(out), "--quiet"]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_help_has_examples(capsys):
+    for cmd in ("train", "sample"):
+        assert main([cmd, "--help"]) == 0
+        assert "examples:" in capsys.readouterr().out
+
+
+def test_dry_run_prints_config(tmp_path, capsys, img):
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), "--dry-run", "--iters", "7", "--min-size", "16",
+                 "--device", "cpu"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["iters"] == 7 and info["sizes"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_python_m_singan(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ, PYTHONPATH=str(src))
+    r = subprocess.run([sys.executable, "-m", "singan", "--version"], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0 and "singan" in r.stdout

@@ -1,0 +1,34 @@
+import torch
+
+from singan.losses import gradient_penalty
+
+
+class PixelWeightedCritic(torch.nn.Module):
+    """D(x)[p] = a[p] * sum_c x[c, p]: its input gradient at pixel p is a[p] on every channel."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, x):
+        return self.a * x.sum(1, keepdim=True)
+
+
+def test_gradient_penalty_hand_computed():
+    a = torch.tensor([[0.0, 0.5], [1.0, 2.0]]).reshape(1, 1, 2, 2)
+    critic = PixelWeightedCritic(a)
+    real, fake = torch.rand(1, 3, 2, 2), torch.rand(1, 3, 2, 2)
+    gp = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0))
+    # Per pixel the gradient is a[p] * (1, 1, 1): norm |a[p]| * sqrt(3).
+    norms = a.abs().flatten() * 3 ** 0.5
+    expected = ((norms - 1) ** 2).mean()
+    assert torch.allclose(gp, expected, atol=1e-6)
+
+
+def test_gradient_penalty_does_not_reach_the_fake():
+    critic = torch.nn.Conv2d(3, 1, 3)
+    real = torch.rand(1, 3, 8, 8)
+    fake = torch.rand(1, 3, 8, 8, requires_grad=True)
+    gradient_penalty(critic, real, fake).backward()
+    assert fake.grad is None
+    assert critic.weight.grad is not None  # but it trains the critic

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+import singan
+from singan.training import Trainer
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_trains_every_scale(tiny_model, tiny_config):
+    m = tiny_model
+    assert m.is_complete and m.num_trained == m.num_scales >= 2
+    assert m.noise_amp[0] == 1 and (m.noise_amp[1:] > 0).all()
+    assert all(not g.training for g in m.generators)
+    assert all(not p.requires_grad for p in m.parameters())
+    assert [tuple(r.shape[-2:]) for r in m.reals] == m.sizes
+
+
+def test_same_seed_same_model(tiny_image, tiny_config):
+    a = singan.train(tiny_image, tiny_config, seed=3)
+    b = singan.train(tiny_image, tiny_config, seed=3)
+    c = singan.train(tiny_image, tiny_config, seed=4)
+    wa, wb, wc = weights(a), weights(b), weights(c)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_resume_equals_uninterrupted(tiny_image, tiny_config):
+    full = singan.train(tiny_image, tiny_config, seed=5)
+    # Stop after two scales, keep only what a run folder keeps, and resume.
+    tr = Trainer.from_image(tiny_image, tiny_config, seed=5)
+    tr.train_scale(0)
+    tr.train_scale(1)
+    state = tr.state()
+    partial = singan.SinGAN(tiny_config, tr.model.sizes, tr.model.scale_factor)
+    partial.grow_to(2)
+    partial.load_state_dict(tr.model.state_dict())
+    resumed = Trainer.resume(partial, state).run()
+    wf, wr = weights(full), weights(resumed)
+    assert wf.keys() == wr.keys()
+    assert all(torch.equal(wf[k], wr[k]) for k in wf)
+
+
+def test_warm_start_copies_previous_scale(tiny_image, tiny_config):
+    tr = Trainer.from_image(tiny_image, tiny_config.replace(iters=1), seed=0)
+    tr.train_scale(0)
+    g1, _ = tr._new_networks(1)  # same width as scale 0: a copy
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(),
+                                                 tr.model.generators[0].state_dict().values()))
+    cfg = tiny_config.replace(iters=1, channels_double_every=1, max_channels=16)
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    tr.train_scale(0)
+    g1, _ = tr._new_networks(1)  # wider: fresh
+    assert g1[0][0].weight.shape[0] == 16
+
+
+def test_z_rec_drawn_once_unless_redraw(tiny_image, tiny_config):
+    cfg = tiny_config.replace(iters=3)
+    seen = []
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    tr.train_scale(0, callback=lambda p: seen.append(tr.model.z_rec.clone()))
+    assert all(torch.equal(seen[0], s) for s in seen)
+    seen.clear()
+    tr = Trainer.from_image(tiny_image, cfg.replace(redraw_z_rec=True), seed=0)
+    tr.train_scale(0, callback=lambda p: seen.append(tr.model.z_rec.clone()))
+    assert not torch.equal(seen[0], seen[-1])
+
+
+def test_reconstruction_improves_with_training(tiny_image, tiny_config):
+    short = singan.train(tiny_image, tiny_config.replace(iters=2), seed=0)
+    longer = singan.train(tiny_image, tiny_config.replace(iters=60), seed=0)
+
+    def rec_error(m):
+        return torch.mean((m.reconstruct(m.num_scales) - m.reals[-1]) ** 2).item()
+
+    assert rec_error(longer) < rec_error(short)
+
+
+def test_progress_reports_losses(tiny_image, tiny_config):
+    events = []
+    singan.train(tiny_image, tiny_config.replace(iters=5), callback=events.append, log_every=2)
+    scales = {e.scale for e in events}
+    assert scales == set(range(len(scales)))
+    logged = [e for e in events if e.losses]
+    assert logged and all({"d_loss", "g_loss", "rec_loss", "gp"} <= e.losses.keys()
+                          for e in logged)
+    assert sum(e.scale_done for e in events) == len(scales)
+
+
+def test_concurrent_depth_trains_earlier_scales_too(tiny_image, tiny_config):
+    cfg = tiny_config.replace(train_depth=2, iters=3)
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    tr.train_scale(0)
+    g0 = weights(tr.model.generators[0])
+    tr.train_scale(1)
+    g0_after = weights(tr.model.generators[0])
+    assert not all(torch.equal(g0[k], g0_after[k]) for k in g0)
+
+
+@pytest.mark.parametrize("mode", ["sr", "animation"])
+def test_modes_train(tiny_image, mode):
+    cfg = singan.make_config("tiny", mode=mode, max_size=32, base_channels=8, max_channels=8,
+                             iters=2)
+    m = singan.train(tiny_image, cfg)
+    assert m.is_complete and m.config.mode == mode
