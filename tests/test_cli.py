@@ -26,6 +26,9 @@ def test_train_and_sample(tiny_run, tmp_path):
             "log.txt", "previews"} <= files
     stats = [json.loads(line) for line in (tiny_run / "stats.jsonl").read_text().splitlines()]
     assert stats and {"scale", "iter", "d_loss", "g_loss", "rec_loss", "gp"} <= stats[0].keys()
+    progress = json.loads((tiny_run / "progress.json").read_text())
+    assert progress["status"] == "done" and progress["percent"] == 100.0
+    assert progress["scales_done"] == progress["num_scales"]
     out = tmp_path / "samples"
     assert main(["sample", str(tiny_run), "--num", "3", "--out", str(out), "--quiet"]) == 0
     pngs = sorted(out.glob("*.png"))

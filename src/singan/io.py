@@ -31,8 +31,12 @@ MAX_CONFIG_BYTES = 1_000_000
 # --- images ----------------------------------------------------------------------------------
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open an image file as RGB, applying EXIF rotation; raise InputError for unusable files."""
+def open_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and decode an image file (first frame, EXIF rotation applied, mode unchanged).
+
+    Raises InputError with the file name for a missing path, a folder, a non-image, a corrupt or
+    truncated file, or more than `max_pixels` pixels (checked before decoding).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -47,7 +51,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
             im.seek(0)
             im = ImageOps.exif_transpose(im)
             im.load()
-            return _to_rgb(im)
+            return im
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -58,7 +62,12 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
         raise InputError(f"{path}: image is corrupt or truncated ({e})") from None
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image file as 8-bit RGB (see `open_image` for the checks)."""
+    return to_rgb(open_image(path, max_pixels=max_pixels))
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB: grayscale is repeated, alpha is dropped."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)

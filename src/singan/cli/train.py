@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +31,8 @@ examples:
 """
 
 # Files a run folder holds; --force removes exactly these, nothing else a user put there.
-RUN_FILES = (io.CONFIG_NAME, io.MODEL_NAME, io.STATE_NAME, "stats.jsonl", "log.txt")
+RUN_FILES = (io.CONFIG_NAME, io.MODEL_NAME, io.STATE_NAME, "stats.jsonl", "log.txt",
+             "progress.json")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +67,12 @@ def _clear_run(out: Path) -> None:
 
 
 class RunLogger:
-    """Writes log.txt, stats.jsonl and per-scale previews into the run folder, and a tqdm bar."""
+    """Writes log.txt, stats.jsonl and progress.json into the run folder, and a tqdm bar.
+
+    progress.json (rewritten about once a second) lets other programs (the web app, train-many)
+    follow a training they did not start: status running/done/failed/interrupted, scale,
+    iteration, percent done, elapsed and estimated remaining seconds, pid.
+    """
 
     def __init__(self, out: Path, model: SinGAN, quiet: bool, first_scale: int):
         self.out, self.model, self.quiet = out, model, quiet
@@ -74,15 +81,35 @@ class RunLogger:
         work = expected_work(model)
         self.unit = [w / max(1, model.config.iters_at(n)) / sum(work) * 100
                      for n, w in enumerate(work)]
+        self.percent = self.start_percent = sum(work[:first_scale]) / sum(work) * 100
         self.bar = None
         if not quiet:
             from tqdm import tqdm
 
-            done = sum(work[:first_scale]) / sum(work) * 100
-            self.bar = tqdm(total=100.0, initial=done, unit="%", dynamic_ncols=True,
+            self.bar = tqdm(total=100.0, initial=self.percent, unit="%", dynamic_ncols=True,
                             bar_format="{desc} {percentage:3.0f}%|{bar}| "
                                        "[{elapsed}<{remaining}]")
-        self.scale_start = time.perf_counter()
+        self.t0 = self.scale_start = time.perf_counter()
+        self.last_write = 0.0
+        self.last: Progress | None = None
+        self.write_progress("running")
+
+    def write_progress(self, status: str) -> None:
+        p, now = self.last, time.perf_counter()
+        elapsed = now - self.t0
+        gained = self.percent - self.start_percent
+        eta = elapsed * (100 - self.percent) / gained if gained > 0 else None
+        info = {"status": status, "pid": os.getpid(), "updated": time.time(),
+                "num_scales": self.model.num_scales,
+                "scale": p.scale if p else self.model.num_trained,
+                "iteration": p.iteration if p else 0,
+                "iters": p.iters if p else self.model.config.iters_at(self.model.num_trained),
+                "scales_done": self.model.num_trained,
+                "percent": round(min(self.percent, 100.0), 2), "elapsed": round(elapsed, 1),
+                "eta": None if eta is None or status != "running" else round(eta, 1)}
+        text = json.dumps(info)
+        io.atomic_write(self.out / "progress.json", lambda f: f.write(text.encode()))
+        self.last_write = now
 
     def line(self, msg: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -92,6 +119,10 @@ class RunLogger:
     def progress(self, p: Progress) -> None:
         if p.iteration == 1:
             self.scale_start = time.perf_counter()
+        self.last = p
+        self.percent += self.unit[p.scale]
+        if time.perf_counter() - self.last_write > 1.0:
+            self.write_progress("running")
         if p.losses is not None:
             rec = {"scale": p.scale, "iter": p.iteration, "time": round(p.elapsed, 3)}
             rec.update({k: round(v, 6) for k, v in p.losses.items()})
@@ -111,7 +142,8 @@ class RunLogger:
             self.line(f"scale {p.scale}/{p.num_scales - 1} ({h}x{w}) done: {p.iters} iterations "
                       f"in {secs:.1f} s, noise_amp {p.losses['noise_amp']:.4f}")
 
-    def close(self) -> None:
+    def close(self, status: str) -> None:
+        self.write_progress(status)
         if self.bar is not None:
             self.bar.close()
         self.stats.close()
@@ -203,17 +235,17 @@ def _train(trainer: Trainer, out: Path, args: argparse.Namespace, extra: dict,
     except KeyboardInterrupt:
         done = trainer.model.num_trained
         logger.line(f"interrupted; {done} scale(s) saved")
-        logger.close()
+        logger.close("interrupted")
         say(f"\ninterrupted: {done} of {trainer.model.num_scales} scales are saved in {out}; "
             f"continue with `singan train --resume --out {out}`")
         raise
     except BaseException:
         logger.line("stopped by an error")
-        logger.close()
+        logger.close("failed")
         raise
     secs = time.perf_counter() - t0
     logger.line(f"done in {secs:.1f} s")
-    logger.close()
+    logger.close("done")
     say(f"done in {secs:.0f} s; sample with `singan sample {out} --num 8 --out {out}/samples`",
         args.quiet)
     return 0
