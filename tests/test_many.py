@@ -404,3 +404,91 @@ def test_dask_backend_with_a_dying_worker(tmp_path, fake, monkeypatch):
         for job in zipped:
             assert run_status(job.run_dir)[0] == FINISHED
             assert "attempt 1: train" in Path(job.log).read_text()
+
+
+def test_dask_refuses_gpu_jobs_without_gpu_workers():
+    from singan.batch.cluster import ClusterError, _check_workers
+
+    class Client:
+        def __init__(self, workers):
+            self.workers = workers
+
+        def scheduler_info(self):
+            return {"workers": self.workers}
+
+    cpu_only = {"tcp://a:1": {"resources": {}, "nthreads": 4}}
+    with pytest.raises(ClusterError, match="no Dask worker offers the GPU resource"):
+        _check_workers(Client(cpu_only), gpu=True)
+    _check_workers(Client(cpu_only), gpu=False)
+    _check_workers(Client({}), gpu=True)  # no workers yet: they may join later
+    _check_workers(Client({"tcp://b:1": {"resources": {"GPU": 1}}}), gpu=True)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train-many", "{tmp}/missing", "--out", "{tmp}/r"], "no such file or folder"),
+    (["train-many", "{tmp}/empty", "--out", "{tmp}/r"], "no images found"),
+    (["train-many", "{tmp}/imgs", "--out", "{tmp}/r", "--iters", "0"], "iters"),
+    (["train-many", "{tmp}/imgs", "--out", "{tmp}/r", "--jobs", "0"], "--jobs"),
+    (["train-many", "{tmp}/imgs", "--out", "{tmp}/r", "--retries", "-1"], "--retries"),
+    (["train-many", "{tmp}/imgs", "--out", "{tmp}/r", "--dask-return-zip"], "needs --dask"),
+    (["train-many", "{tmp}/imgs", "--out", "{tmp}/imgs/x.png"], "not a folder"),
+    (["train-many", "{tmp}/imgs", "--out", "{tmp}/r", "--dask", "tcp://127.0.0.1:9",
+      "--gpus", "0"], "--gpus is for local runs"),
+    (["train-many", "{tmp}/imgs/x.png", "--out", "{tmp}/r", "--dask", "tcp://127.0.0.1:9"],
+     "cannot reach a Dask scheduler"),
+    (["sample-many", "{tmp}/nothing", "--out", "{tmp}/s"], "no such folder"),
+    (["sample-many", "{tmp}/imgs", "--out", "{tmp}/s"], "holds no run folders"),
+    (["sample-many", "{tmp}/runs", "--out", "{tmp}/s", "--num", "0"], "--num"),
+])
+def test_errors_are_one_clear_line(tmp_path, capsys, argv, message):
+    dask = pytest.importorskip("dask")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "runs").mkdir()
+    make_images(tmp_path / "imgs", ["x"])
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_gpus_need_cuda(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    make_images(tmp_path / "imgs", ["x"])
+    assert main(["train-many", str(tmp_path / "imgs"), "--out", str(tmp_path / "r"),
+                 "--gpus", "0,1", "--quiet"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_dry_run_lists_the_plan(tmp_path, tiny_run, capsys):
+    make_images(tmp_path / "imgs", ["new", "old"])
+    shutil.copytree(tiny_run, tmp_path / "r" / "old")
+    assert main(["train-many", str(tmp_path / "imgs"), "--out", str(tmp_path / "r"), "-n",
+                 "--jobs", "2", "--iters", "5", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split("\t")[:2] == ["new", "train"]
+    assert out[1].split("\t")[:2] == ["old", "skip"]
+    assert "--iters 5" in out[-1] and "--threads 1" in out[-1]
+    assert not (tmp_path / "r" / "new").exists()
+
+
+def test_sample_many_skips_unfinished_runs(tmp_path, tiny_run, interrupted_run, capsys):
+    runs = tmp_path / "many"
+    runs.mkdir()
+    shutil.copytree(tiny_run, runs / "done")
+    shutil.copytree(interrupted_run, runs / "half")
+    (runs / "summary.json").write_text("{}")
+    out = tmp_path / "s"
+    assert main(["sample-many", str(runs), "--num", "1", "--seed", "3", "--out", str(out)]) == 0
+    assert "skipped half: " in capsys.readouterr().err
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == ["done/seed0003.png"]
+    shutil.rmtree(runs / "done")
+    assert main(["sample-many", str(runs), "--num", "1", "--out", str(out), "--quiet"]) == 2
+    assert "no finished run" in capsys.readouterr().err

@@ -50,12 +50,13 @@ class ClusterError(SinGANError):
 def train_dask(jobs: Sequence[Job], options: TrainOptions, address: str, *,
                device: str = "auto", threads: int | None = None, retries: int = 1,
                return_zip: bool = False, on_update: Callback | None = None,
-               connect_timeout: float = 30.0, poll: float = POLL_SECONDS) -> BatchResult:
+               poll: float = POLL_SECONDS) -> BatchResult:
     """Train every job as a task on the Dask cluster whose scheduler is at `address`.
 
     `device` is every child's `--device`; with cuda (any index) each task asks for the worker
     resource GPU=1 and uses the GPU its worker sees. `threads` is every child's `--threads`
-    (default: the worker machine's cores divided by its worker's threads).
+    (default: the worker machine's cores divided by its worker's threads). Connecting gives up
+    after Dask's `distributed.comm.timeouts.connect` (30 s unless configured).
     """
     try:
         from distributed import Client, Event
@@ -68,7 +69,7 @@ def train_dask(jobs: Sequence[Job], options: TrainOptions, address: str, *,
     token = uuid.uuid4().hex
     runs_dirs = sorted({Path(j.run_dir).parent for j in jobs})
     try:
-        client = Client(address, timeout=connect_timeout, set_as_default=False)
+        client = Client(address, set_as_default=False)
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"cannot reach a Dask scheduler at {address}: {e}") from None
     markers = [] if return_zip else [_write_marker(d, token) for d in runs_dirs]
@@ -227,7 +228,7 @@ def dask_attempt(job: Job, options: TrainOptions, device: str, threads: int | No
     where = f"worker {worker.address}"
     if stop.is_set():
         return {**Outcome("pending", started=False).to_dict(), "where": where}
-    slot = Slot(0, device, threads or max(1, cpu_cores() // max(1, worker.state.nthreads)))
+    slot = Slot(0, device, threads or _share_of_cores(worker, device))
     if payload is None:
         runs_dir = Path(job.run_dir).parent
         marker = runs_dir / f".train-many-{token}"
@@ -243,6 +244,15 @@ def dask_attempt(job: Job, options: TrainOptions, device: str, threads: int | No
         outcome = run_attempt(local, options, slot, attempt, where, stop.is_set,
                               TASK_POLL_SECONDS)
         return {**outcome.to_dict(), "where": where, "zip": pack_run(Path(local.run_dir))}
+
+
+def _share_of_cores(worker, device: str) -> int:
+    """CPU threads for one child: this machine's cores divided among the images the worker
+    trains at once (its GPUs for cuda tasks, else its threads)."""
+    at_once = worker.state.nthreads
+    if device == "cuda":
+        at_once = int(worker.state.total_resources.get("GPU", 0)) or at_once
+    return max(1, cpu_cores() // max(1, at_once))
 
 
 # --- run folders as zips ----------------------------------------------------------------------

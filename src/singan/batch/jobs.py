@@ -110,6 +110,10 @@ def plan_jobs(images: Sequence[Path], runs_dir: str | os.PathLike) -> list[Job]:
         if counts[name.casefold()] > 1:
             name += "-" + hashlib.sha1(str(p).encode()).hexdigest()[:6]
         jobs.append(Job(image=str(p), name=name, run_dir=str(runs_dir / name)))
+    names = [j.name.casefold() for j in jobs]
+    if len(set(names)) != len(names):  # a hashed name met another image's stem
+        clash = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two images would share the run folder {runs_dir / clash}; rename one")
     return jobs
 
 

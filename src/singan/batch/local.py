@@ -25,15 +25,15 @@ def train_local(jobs: Sequence[Job], options: TrainOptions, slots: Sequence[Slot
     """
     batch = Batch(jobs, retries)
     queue: deque = deque()
-    for rec in batch.records:  # settle finished and foreign folders before anything starts
-        status, outcome = settle(rec.job)
-        if outcome is not None:
-            batch.finish(rec, outcome)
-        else:
-            queue.append((rec, status))
     free = list(slots)
     running: dict[int, tuple] = {}  # slot index -> (record, child, slot)
     try:
+        for rec in batch.records:  # settle finished and foreign folders before anything starts
+            status, outcome = settle(rec.job)
+            if outcome is not None:
+                batch.finish(rec, outcome)
+            else:
+                queue.append((rec, status))
         while queue or running:
             while free and queue:
                 _start(batch, queue, free, running, options)

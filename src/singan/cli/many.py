@@ -104,7 +104,9 @@ def run_train_many(args: argparse.Namespace) -> int:
     for name, low in (("jobs", 1), ("retries", 0), ("threads", 1)):
         if getattr(args, name) is not None and getattr(args, name) < low:
             raise CommandError(f"--{name} must be at least {low}")
-    if args.dask_return_zip and not args.dask:
+    if args.dask:
+        _check_dask_args(args)
+    elif args.dask_return_zip:
         raise CommandError("--dask-return-zip needs --dask")
     preset = args.preset or DEFAULT_PRESET
     overrides = config_overrides(args)
@@ -119,7 +121,6 @@ def run_train_many(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_plan(jobs, options, slots)
         return 0
-    out.mkdir(parents=True, exist_ok=True)
     info = {"backend": f"dask {args.dask}" if args.dask else "local",
             "slots": len(slots) if slots else None, "sources": [str(s) for s in args.sources],
             "out": str(out.absolute()), "train_args": list(options.config_args),
@@ -156,9 +157,7 @@ def _local_slots(args: argparse.Namespace):
     return plan_slots(args.jobs or len(gpus) or 1, gpus=gpus, device="cpu", threads=args.threads)
 
 
-def _train_dask(jobs, options, args, display) -> BatchResult:
-    from ..batch.cluster import train_dask
-
+def _check_dask_args(args: argparse.Namespace) -> None:
     if args.gpus is not None:
         raise CommandError("--gpus is for local runs; on Dask each worker uses the GPU it was "
                            "started with (one worker per GPU, --resources GPU=1)")
@@ -167,6 +166,11 @@ def _train_dask(jobs, options, args, display) -> BatchResult:
                            "resources) decide how many images train at once")
     if not DEVICE.fullmatch(args.device):
         raise CommandError(f"--device {args.device}: use auto, cpu, cuda or cuda:N")
+
+
+def _train_dask(jobs, options, args, display) -> BatchResult:
+    from ..batch.cluster import train_dask
+
     return train_dask(jobs, options, args.dask, device=args.device, threads=args.threads,
                       retries=args.retries, return_zip=args.dask_return_zip, on_update=display)
 
