@@ -56,13 +56,13 @@ def images(tmp_path, tiny_image):
     return folder
 
 
-@pytest.fixture
-def interrupted_run(tmp_path, tiny_image, monkeypatch):
-    """A run folder whose training stopped after 2 scales, as after Ctrl-C."""
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory, tiny_image):
+    """A run folder whose training stopped after 2 scales, as after Ctrl-C (do not modify)."""
     from singan.training import Trainer
 
-    img = tmp_path / "int.png"
-    io.save_image(tiny_image[0], img)
+    tmp = tmp_path_factory.mktemp("interrupted")
+    io.save_image(tiny_image[0], tmp / "int.png")
     original = Trainer.train_scale
 
     def stop_at_2(self, n, *a, **k):
@@ -70,11 +70,11 @@ def interrupted_run(tmp_path, tiny_image, monkeypatch):
             raise KeyboardInterrupt
         return original(self, n, *a, **k)
 
-    monkeypatch.setattr(Trainer, "train_scale", stop_at_2)
-    run = tmp_path / "interrupted"
-    assert main(["train", str(img), "--out", str(run), "--quiet"] + TINY) == 130
-    monkeypatch.setattr(Trainer, "train_scale", original)
-    return run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Trainer, "train_scale", stop_at_2)
+        assert main(["train", str(tmp / "int.png"), "--out", str(tmp / "run"), "--quiet"]
+                    + TINY) == 130
+    return tmp / "run"
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ if name.startswith("workerkill") and first:
     write(result="workerkill")
     os.kill(os.getppid(), signal.SIGKILL)
     sys.exit(1)
-time.sleep(float(os.environ.get("FAKE_SLEEP", "0.3")))
+time.sleep(30 if name.startswith("slow") else float(os.environ.get("FAKE_SLEEP", "0.3")))
 shutil.copytree(os.environ["FAKE_TEMPLATE"], out, dirs_exist_ok=True)
 write(result="done")
 """
@@ -373,7 +373,7 @@ def test_ctrl_c_interrupts_the_children_and_keeps_the_rest_pending(tmp_path, fak
 
 def test_dask_backend_with_a_dying_worker(tmp_path, fake, monkeypatch):
     distributed = pytest.importorskip("distributed")
-    from singan.batch.cluster import train_dask
+    from singan.batch.cluster import dask_attempt, train_dask
 
     options, calls = fake
     names = ["d0", "d1", "flaky", "workerkill"]
@@ -396,6 +396,14 @@ def test_dask_backend_with_a_dying_worker(tmp_path, fake, monkeypatch):
         for n in names:
             assert run_status(Path(rec[n].job.run_dir))[0] == FINISHED
 
+        # a worker that does not see the token file of --out refuses to train there
+        with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+            other = plan_jobs(make_images(tmp_path / "imgs4", ["elsewhere"]), tmp_path / "r4")
+            answer = client.submit(dask_attempt, other[0], options, "cpu", 1, 1, "no-stop",
+                                   "not-the-token", None).result(timeout=30)
+        assert answer["status"] == "failed" and "cannot see" in answer["error"]
+        assert not (tmp_path / "r4").exists()
+
         # without a shared folder: images go to the workers and runs come back zipped
         zipped = plan_jobs(make_images(tmp_path / "imgs2", ["z0", "z1"]), tmp_path / "runs2")
         result = train_dask(zipped, options, cluster.scheduler_address, device="cpu",
@@ -404,6 +412,24 @@ def test_dask_backend_with_a_dying_worker(tmp_path, fake, monkeypatch):
         for job in zipped:
             assert run_status(job.run_dir)[0] == FINISHED
             assert "attempt 1: train" in Path(job.log).read_text()
+
+        # Ctrl-C: the running children are interrupted, the queued image never starts
+        slow = plan_jobs(make_images(tmp_path / "imgs3", ["slow0", "slow1", "slow2"]),
+                         tmp_path / "runs3")
+        ready = tmp_path / "fake"
+
+        def press_ctrl_c(snap):
+            if sum((ready / f"slow{i}.ready").exists() for i in range(3)) == 2:
+                raise KeyboardInterrupt
+
+        t0 = time.monotonic()
+        result = train_dask(slow, options, cluster.scheduler_address, device="cpu", threads=1,
+                            on_update=press_ctrl_c, poll=0.1)
+        assert time.monotonic() - t0 < 25
+        assert result.interrupted
+        assert sorted(r.status for r in result.records) == ["interrupted", "interrupted",
+                                                           "pending"]
+        assert sum(c["result"] == "interrupted" for c in calls()) == 2
 
 
 def test_dask_refuses_gpu_jobs_without_gpu_workers():

@@ -168,7 +168,11 @@ def _collect(fut, job: Job, return_zip: bool) -> tuple[Outcome, str]:
     where = result.pop("where", "")
     outcome = Outcome(**result)
     if return_zip and data:
-        unpack_run(data, Path(job.run_dir))
+        try:
+            unpack_run(data, Path(job.run_dir))
+        except (ClusterError, OSError, zipfile.BadZipFile) as e:
+            return Outcome("failed", outcome.seconds, f"cannot unpack the run folder the worker "
+                           f"returned: {e}", retry=True), where
     return outcome, where
 
 
@@ -235,7 +239,7 @@ def dask_attempt(job: Job, options: TrainOptions, device: str, threads: int | No
         if not marker.is_file():
             return {**Outcome("failed", error=f"{where} cannot see {runs_dir}: --out must be on "
                               f"a file system every worker shares, under the same path (or use "
-                              f"--dask-return-zip)", retry=True, started=False).to_dict(),
+                              f"--dask-return-zip)", retry=True).to_dict(),
                     "where": where}
         outcome = run_attempt(job, options, slot, attempt, where, stop.is_set, TASK_POLL_SECONDS)
         return {**outcome.to_dict(), "where": where}

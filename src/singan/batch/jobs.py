@@ -237,7 +237,6 @@ class Record:
     attempts: int = 0
     seconds: float = 0.0
     error: str = ""
-    retry: bool = False  # the last attempt failed in a way another attempt may fix
     where: str = ""  # the slot or Dask worker of the last attempt
 
     def to_dict(self) -> dict:

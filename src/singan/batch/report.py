@@ -63,7 +63,7 @@ class Batch:
             rec.attempts += 1
             rec.where = where
         rec.seconds += outcome.seconds
-        rec.error, rec.retry = outcome.error, outcome.retry
+        rec.error = outcome.error
         again = outcome.status == "failed" and outcome.retry and rec.attempts <= self.retries
         rec.status = "pending" if again else outcome.status
         if not again:
