@@ -143,12 +143,24 @@ def test_slots_and_child_command(tmp_path):
 
 
 def test_config_flags_round_trip():
+    """Every config field given to train-many reaches the child's command line unchanged."""
+    import dataclasses
+
+    from singan import SinGANConfig
     from singan.cli import build_parser
     from singan.cli.common import config_argv, config_overrides
 
-    overrides = {"iters": 7, "lr_g": 0.00025, "noise_padding": True, "redraw_z_rec": False}
-    args = build_parser().parse_args(["train", "--out", "x", *config_argv(overrides)])
-    assert config_overrides(args) == overrides
+    changed = {"bool": lambda v: not v, "int": lambda v: v + 3, "float": lambda v: v / 3 + 0.1,
+               "str": lambda v: v + "x"}
+    for flip in (False, True):
+        overrides = {}
+        for f in dataclasses.fields(SinGANConfig):
+            if f.name != "mode":
+                value = getattr(SinGANConfig(), f.name)
+                kind = f.type if isinstance(f.type, str) else f.type.__name__
+                overrides[f.name] = changed[kind](value) if flip or kind != "bool" else value
+        args = build_parser().parse_args(["train", "--out", "x", *config_argv(overrides)])
+        assert config_overrides(args) == overrides
 
 
 def test_time_left_estimate():
