@@ -78,10 +78,6 @@ class ChildRun:
         self.log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n".encode())
         self.log.flush()
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def progress(self) -> dict | None:
         """The child's progress.json (percent, eta, scale, ...), or None before it writes one."""
         try:
