@@ -60,7 +60,7 @@ def local(images, opts, slots: int, tmp: Path, tag: str, threads: int | None = N
     return _row(result, time.perf_counter() - t0)
 
 
-def dask(images, opts, tmp: Path, tag: str, return_zip: bool, threads: int) -> dict:
+def on_dask(images, opts, tmp: Path, tag: str, return_zip: bool, threads: int) -> dict:
     from distributed import LocalCluster
 
     from singan.batch.cluster import train_dask
@@ -117,9 +117,10 @@ def main() -> None:
         print("|---|---|---|---|")
         base = local(few, opts, 1, tmp, "overhead-local", threads=1)
         print(f"| local, 1 slot | {base['wall']:.1f} | {base['per_image']:.2f} | - |", flush=True)
-        for tag, zipped in (("Dask, shared folder", False), ("Dask, --dask-return-zip", True)):
-            r = dask(few, opts, tmp, tag.split(",")[1].strip().lstrip("-"), zipped, 1)
-            print(f"| {tag} | {r['wall']:.1f} | {r['per_image']:.2f} | "
+        for label, tag, zipped in (("Dask, shared folder", "shared", False),
+                                   ("Dask, --dask-return-zip", "zip", True)):
+            r = on_dask(few, opts, tmp, tag, zipped, 1)
+            print(f"| {label} | {r['wall']:.1f} | {r['per_image']:.2f} | "
                   f"{r['per_image'] - base['per_image']:+.2f} s |", flush=True)
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
