@@ -140,8 +140,16 @@ class Trainer:
 
     @torch.no_grad()
     def _random_prev(self, upto: int, batch: int) -> torch.Tensor:
-        """Random samples of the frozen scales 0..upto-1, up-sampled to scale `upto`."""
+        """Random samples of the frozen scales 0..upto-1, up-sampled to scale `upto`.
+
+        Large batches (the pool) run in chunks that keep each activation under about 256 MB.
+        """
         model = self.model
+        h, w = model.sizes[max(0, upto - 1)]
+        chunk = max(1, (1 << 26) // (self.config.max_channels * (h + 10) * (w + 10)))
+        if batch > chunk:
+            return torch.cat([self._random_prev(upto, min(chunk, batch - i))
+                              for i in range(0, batch, chunk)])
         x = model.z_rec.new_zeros(batch, 3, *model.sizes[0])
         for k in range(upto):
             x = model.scale_step(k, x, model.draw_noise(k, batch, generator=self.gen))
