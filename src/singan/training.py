@@ -77,7 +77,8 @@ class Trainer:
         """Set up training on a (1, 3, H, W) image in [-1, 1]."""
         h, w = image.shape[-2:]
         geo = geometry(h, w, min_size=config.min_size, max_size=config.max_size,
-                       scale_factor_init=config.scale_factor_init)
+                       scale_factor_init=config.scale_factor_init,
+                       exact_factor=config.mode == "sr")
         model = SinGAN(config, list(geo.sizes), geo.scale_factor).to(device)
         reals = build_pyramid(image.to(device=device, dtype=torch.float32), geo,
                               quantize=config.quantize_8bit)

@@ -175,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         from ..pyramid import geometry
 
         geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
-                       scale_factor_init=config.scale_factor_init)
+                       scale_factor_init=config.scale_factor_init,
+                       exact_factor=config.mode == "sr")
         print(json.dumps({"preset": preset, "config": config.to_dict(),
                           "sizes": [list(s) for s in geo.sizes],
                           "scale_factor": geo.scale_factor, "device": str(device)}, indent=2))
