@@ -354,3 +354,28 @@ def test_help_documents_default_scales(capsys):
         if cmd != "sr":
             assert "default:" in out and "--start-scale" in out
     assert math.isclose(2 ** (-1 / 3), singan.make_config("paper", "sr").scale_factor_init)
+
+
+def test_readme_applications_example(tmp_path, monkeypatch, tiny_run, sr_run, anim_run):
+    """Run the README's Python block of the Applications section on the tiny runs."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("## Applications"):]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_run, "runs/stone")
+    shutil.copytree(anim_run, "runs/lightning")
+    shutil.copytree(sr_run / "big_run", "big_run")
+    model = io.load(tiny_run)
+    io.save_image(model.reals[-1][0], "stone_edit.png")
+    io.save_image(model.reals[-1][0].flip(-1), "paint.png")
+    mask = np.zeros(model.sizes[-1], np.uint8)
+    mask[4:10, 6:14] = 255
+    Image.fromarray(mask).save("edit_mask.png")
+    exec(compile(code, "README.md", "exec"), {})
+    assert Image.open("edited.png").size == Image.open("stone_edit.png").size
+    with Image.open("lightning.gif") as im:
+        assert im.n_frames == 100
