@@ -9,20 +9,20 @@ into the training image's patches (ConSinGAN), on a copy of the model.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..finetune import fine_tune as fine_tune_model
 from ..models import SinGAN
 from ..sample import generate
 from .common import (ImageLike, Progress, as_image, blurred_injection, check_injection_scale,
-                     check_ready, own_generator, random_generator)
+                     check_ready, own_generator, random_generator, run_scales,
+                     tuned_copy)
 from .masks import prepare_mask, soft_mask
 
 FINE_TUNE_DEPTH = 3  # scales that learn when fine-tuning (ConSinGAN's train_depth)
+POOL = 16  # samples of the injected image at the first learning scale, to fine-tune from
 
 
 @dataclass
@@ -58,11 +58,10 @@ def inject_and_blend(model: SinGAN, image: ImageLike, mask: torch.Tensor | Image
     start = blurred_injection(model, img, start_scale)
     if fine_tune:
         gen = own_generator(model, gen)
-        model = copy.deepcopy(model)
         last = model.num_scales - 1
-        fine_tune_model(model, max(start_scale, last - FINE_TUNE_DEPTH + 1), last, fine_tune,
-                        generator=gen, start_scale=start_scale, start_image=start,
-                        critic=copy.deepcopy(critic) if critic is not None else None,
-                        callback=callback)
+        first = max(start_scale, last - FINE_TUNE_DEPTH + 1)
+        prevs = run_scales(model, start, start_scale, first, POOL, gen)
+        model = tuned_copy(model, first, last, fine_tune, prevs, generator=gen, critic=critic,
+                           callback=callback)
     raw = generate(model, 1, start_scale=start_scale, start_image=start, generator=gen)
     return EditResult(blended=(1 - soft) * img + soft * raw, raw=raw, mask=soft)

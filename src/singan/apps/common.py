@@ -7,6 +7,7 @@ warning (never printed here: the CLI prints it). Scales count from 0 = coarsest.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ from ..errors import ConfigError, InputError
 from ..io import image_to_tensor, to_rgb
 from ..models import SinGAN
 from ..resize import resize
+from ..training import Trainer
 
 ASPECT_TOLERANCE = 0.05  # refuse inputs whose aspect ratio differs more from the training image's
 
@@ -118,3 +120,33 @@ def blurred_injection(model: SinGAN, image: torch.Tensor, start_scale: int) -> t
     """
     down = resize(image, size=model.sizes[start_scale - 1])
     return model.upsample(down, model.sizes[start_scale])
+
+
+@torch.no_grad()
+def run_scales(model: SinGAN, x: torch.Tensor, start: int, stop: int, batch: int,
+               generator: torch.Generator | None) -> torch.Tensor:
+    """`batch` samples: x (at scale `start`) through scales start..stop-1 with fresh noise,
+    up-sampled to scale `stop` (x itself when start == stop)."""
+    if start == stop:
+        return x
+    x = x.expand(batch, -1, -1, -1)
+    for k in range(start, stop):
+        x = model.upsample(model.scale_step(k, x, model.draw_noise(k, batch, generator=generator)),
+                           model.sizes[k + 1])
+    return x
+
+
+def tuned_copy(model: SinGAN, first: int, last: int, iters: int, prevs: torch.Tensor, *,
+               generator: torch.Generator, critic: torch.nn.Module | None = None,
+               transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               callback: Progress | None = None) -> SinGAN:
+    """A copy of `model` with scales first..last fine-tuned (`Trainer.fine_tune`).
+
+    `prevs` are the inputs of scale `first` to learn from; `critic` (scale `last`'s, optional)
+    is copied too: neither the model nor the critic changes.
+    """
+    tuned = copy.deepcopy(model)
+    trainer = Trainer(tuned, generator=generator,
+                      discriminator=copy.deepcopy(critic) if critic is not None else None)
+    trainer.fine_tune(first, last, iters, prevs, transform=transform, callback=callback)
+    return tuned.eval()

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 from functools import partial
 
 import torch
 
 from ..errors import ConfigError
-from ..finetune import fine_tune
 from ..models import SinGAN
 from ..resize import resize
 from ..sample import generate
 from .common import (ImageLike, Progress, as_image, blurred_injection, check_injection_scale,
-                     check_ready, own_generator, random_generator)
+                     check_ready, own_generator, random_generator, run_scales,
+                     tuned_copy)
 from .palette import kmeans, quantize as quantize_to
+
+POOL = 32  # random samples of the coarser scales that quantised fine-tuning learns from
 
 
 def paint_to_image(model: SinGAN, paint: ImageLike, *, start_scale: int, quantize: bool = False,
@@ -51,10 +52,12 @@ def paint_to_image(model: SinGAN, paint: ImageLike, *, start_scale: int, quantiz
         return generate(model, 1, start_scale=start_scale, start_image=start, generator=gen)
     palette = partial(quantize_to, centres=kmeans(model.reals[start_scale]))
     start = palette(resize(img, size=model.sizes[start_scale]))
-    iters = model.config.iters_at(start_scale) if fine_tune_iters is None else fine_tune_iters
+    iters = model.config.iters_at(start_scale, model.num_scales) if fine_tune_iters is None \
+        else fine_tune_iters
     if iters:
         gen = own_generator(model, gen)
-        model = copy.deepcopy(model)
-        fine_tune(model, start_scale, start_scale, iters, generator=gen, transform=palette,
-                  callback=callback)
+        zeros = model.z_rec.new_zeros(1, 3, *model.sizes[0])
+        prevs = run_scales(model, zeros, 0, start_scale, POOL, gen)  # random samples
+        model = tuned_copy(model, start_scale, start_scale, iters, prevs, generator=gen,
+                           transform=palette, callback=callback)
     return generate(model, 1, start_scale=start_scale, start_image=start, generator=gen)
