@@ -157,11 +157,12 @@ PRESETS: dict[str, SinGANConfig] = {
 
 DEFAULT_PRESET = "paper"
 
-# What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid,
-# animation with noise padding and a larger coarsest scale.
+# What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid whose
+# factor is kept exactly (2^(-1/3), the step of x2, x4 and x8 super-resolution; `singan sr` sets
+# the step of its factor), animation with noise padding and a larger coarsest scale.
 MODE_OVERRIDES: dict[str, dict[str, Any]] = {
     "generation": {},
-    "sr": {"rec_weight": 100.0, "min_size": 18},
+    "sr": {"rec_weight": 100.0, "min_size": 18, "scale_factor_init": 2 ** (-1 / 3)},
     "animation": {"noise_padding": True, "min_size": 20},
 }
 

@@ -3,7 +3,9 @@
 Convention: scale 0 is the coarsest and the last scale the finest (the original code's order; the
 paper counts the other way). The factor between scales is recomputed per image so that the
 coarsest short side is exactly `min_size`; sizes are ceil(H' * factor ** (last - k)) with H' x W'
-the image after the `max_size` clamp, every level resized directly from that image.
+the image after the `max_size` clamp, every level resized directly from that image. Super-resolution
+keeps the initial factor exactly instead (`exact_factor`), so that its finest generator learns the
+very up-sampling step it is later applied with.
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ class PyramidGeometry:
 
 
 def geometry(height: int, width: int, *, min_size: int = 25, max_size: int = 250,
-             scale_factor_init: float = 0.75) -> PyramidGeometry:
-    """Compute the number of scales, the exact factor and each scale's size for an image."""
+             scale_factor_init: float = 0.75, exact_factor: bool = False) -> PyramidGeometry:
+    """Compute the number of scales, the exact factor and each scale's size for an image.
+
+    With `exact_factor` the factor between scales is `scale_factor_init` itself and the pyramid
+    has as many scales as keep the coarsest short side at least `min_size` (at least two).
+    """
     if height < 1 or width < 1:
         raise InputError(f"image has no pixels ({height}x{width})")
     log_s0 = math.log(scale_factor_init)
@@ -50,7 +56,11 @@ def geometry(height: int, width: int, *, min_size: int = 25, max_size: int = 250
     if stop_scale < 1:
         # Short side equal to min_size: two identical scales, as the original (spec 1.3).
         stop_scale = 1
-    factor = math.pow(min_size / min(ch, cw), 1.0 / stop_scale)
+    if exact_factor:
+        factor = scale_factor_init
+        stop_scale = max(1, math.floor(math.log(min_size / min(ch, cw)) / log_s0 + 1e-9))
+    else:
+        factor = math.pow(min_size / min(ch, cw), 1.0 / stop_scale)
     sizes = tuple((out_size(ch, math.pow(factor, stop_scale - k)),
                    out_size(cw, math.pow(factor, stop_scale - k)))
                   for k in range(stop_scale + 1))

@@ -81,7 +81,8 @@ class Trainer:
         """Set up training on a (1, 3, H, W) image in [-1, 1]."""
         h, w = image.shape[-2:]
         geo = geometry(h, w, min_size=config.min_size, max_size=config.max_size,
-                       scale_factor_init=config.scale_factor_init)
+                       scale_factor_init=config.scale_factor_init,
+                       exact_factor=config.mode == "sr")
         model = SinGAN(config, list(geo.sizes), geo.scale_factor).to(device)
         reals = build_pyramid(image.to(device=device, dtype=torch.float32), geo,
                               quantize=config.quantize_8bit)
@@ -355,6 +356,56 @@ class Trainer:
                 state["graph"] = graph
 
         return step
+
+    # --- fine-tuning a trained model (for the applications) ----------------------------------
+
+    def fine_tune(self, first: int, last: int, iters: int, prevs: torch.Tensor, *,
+                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  callback: Callable[[int, int], None] | None = None) -> None:
+        """Train the generators of scales first..last of a trained model for `iters` iterations.
+
+        The same iterations as training (`_step`), but the critic steps draw their inputs of
+        scale `first` from `prevs` (B, 3, h, w) instead of the model's own random samples, and
+        `transform` (if any) is applied to those and to the reconstruction's input. Scale `last`
+        learns at lr_g, each coarser one lr_scale times slower. The critic is
+        `self.discriminator` (scale `last`'s) or a fresh one. `callback(done, iters)` follows.
+        """
+        model, c = self.model, self.config
+        keep = transform or (lambda x: x)
+        for g in model.generators:
+            g.eval()
+            requires_grad(g, False)
+        nets = {k: model.generators[k] for k in range(first, last + 1)}
+        for net in nets.values():
+            net.train()
+            requires_grad(net, True)
+        d_net = self.discriminator
+        if d_net is None:
+            d_net = model.new_discriminator(last).to(self.device)
+            init_weights(d_net, self.gen)
+        d_net.train()
+        g_opt = torch.optim.Adam([{"params": list(nets[k].parameters()),
+                                   "lr": c.lr_g * c.lr_scale ** (last - k)} for k in nets],
+                                 lr=c.lr_g, betas=(c.beta1, c.beta2))
+        d_opt = torch.optim.Adam(d_net.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
+        st = _Stage(n=last, lo=first, iters=iters, nets=nets,
+                    amps={k: model.noise_amp[k] for k in nets}, d_net=d_net, g_opt=g_opt,
+                    d_opt=d_opt, real=model.reals[last], rec_in=keep(model.reconstruct(first)),
+                    rec_z={k: model.rec_noise(k) for k in nets}, crop=self._crop_size(last),
+                    pool=keep(prevs), sums={k: torch.zeros((), device=self.device)
+                                            for k in ("d_loss", "g_loss", "rec_loss", "gp")})
+        milestone = int(round(c.lr_decay_at * iters))
+        for it in range(iters):
+            if it == milestone:
+                for opt in (g_opt, d_opt):
+                    _scale_lr(opt, c.lr_gamma)
+            self._step(st, self._draw_inputs(st))
+            if callback is not None:
+                callback(it + 1, iters)
+        for net in (*nets.values(), d_net):
+            requires_grad(net, False)
+            net.eval()
+        self.discriminator = d_net
 
 
 @dataclass

@@ -17,7 +17,12 @@ class CommandError(Exception):
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter,
                     argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples' line breaks and shows defaults."""
+    """Keeps the examples' line breaks and shows defaults (but not "None" or a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:

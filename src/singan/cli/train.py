@@ -46,9 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     add_device_args(p)
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
-                   help="on a CUDA device, replay each iteration as a CUDA graph (same results, "
-                        "much less launch overhead)")
+    add_cuda_graphs_arg(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last finished scale")
     p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
@@ -58,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--dry-run", action="store_true",
                    help="print the resolved configuration and scale sizes, then exit")
     p.set_defaults(func=run)
+
+
+def add_cuda_graphs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a CUDA device, replay each iteration as a CUDA graph (same results, "
+                        "much less launch overhead)")
 
 
 def _clear_run(out: Path) -> None:
@@ -178,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         from ..pyramid import geometry
 
         geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
-                       scale_factor_init=config.scale_factor_init)
+                       scale_factor_init=config.scale_factor_init,
+                       exact_factor=config.mode == "sr")
         print(json.dumps({"preset": preset, "config": config.to_dict(),
                           "sizes": [list(s) for s in geo.sizes],
                           "scale_factor": geo.scale_factor, "device": str(device)}, indent=2))
