@@ -9,11 +9,12 @@ import sys
 
 from .. import __version__
 from ..errors import SinGANError
+from . import eval as eval_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import CommandError, HelpFormatter
 
-COMMANDS = [train_cmd, sample_cmd]
+COMMANDS = [train_cmd, sample_cmd, eval_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
