@@ -117,6 +117,7 @@ def test_sifid_too_small_image(random_stem):
 
 
 @needs_fid
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
 def test_fid_stem_matches_torchscript_reference(landscape):
     """Our stem with weights read from the archive = the archive's own TorchScript layers."""
     path = inception.fid_weights_path()

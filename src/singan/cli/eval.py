@@ -55,9 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("real", help="real image, or a folder of real images")
     p.add_argument("fake", nargs="+",
                    help="sample images or folders of them (with a real folder: one folder)")
-    p.add_argument("--metric", default=None,
-                   help="comma-separated subset of sifid,swd,diversity (default: all; diversity "
-                        "only where a real image has several samples)")
+    p.add_argument("--metric", default="all",
+                   help="comma-separated subset of sifid,swd,diversity; all = the three, "
+                        "diversity only where a real image has several samples")
     p.add_argument("--layer", type=int, choices=(64, 192), default=64,
                    help="SIFID features: 64 = before the first max-pool (the original script), "
                         "192 = before the second (the paper's text)")
@@ -138,9 +138,9 @@ def collect(real: str, fakes: list[str]) -> list[Group]:
     return [Group(real_path, [f for fake in fakes for f in _expand(Path(fake))])]
 
 
-def parse_metrics(text: str | None) -> tuple[list[str], bool]:
-    """(metrics, explicit) from --metric."""
-    if text is None:
+def parse_metrics(text: str) -> tuple[list[str], bool]:
+    """(metrics, explicitly chosen) from --metric."""
+    if text.strip().lower() == "all":
         return list(METRICS), False
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     bad = [n for n in names if n not in METRICS]
