@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay training iterations as CUDA graphs (CUDA only)")
     p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
     args = p.parse_args(argv)
     if not args.published_only and args.preset is None:
@@ -116,7 +118,8 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
     """Train on `real`, draw samples, score them; returns the row's values."""
     sync(device)
     t0 = time.perf_counter()
-    model = singan.train(real, config, device=device, seed=args.seed)
+    model = singan.train(real, config, device=device, seed=args.seed,
+                         cuda_graphs=args.cuda_graphs)
     sync(device)
     seconds = time.perf_counter() - t0
     samples = singan.generate(model, args.samples, seeds=list(range(args.samples))).clamp(-1, 1)
