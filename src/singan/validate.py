@@ -115,16 +115,18 @@ def decode_image(path: str | os.PathLike, *, max_pixels: int | None = None,
             im = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except Image.DecompressionBombError:
-        raise InputError(f"{path}: image declares more pixels than Pillow will decode "
-                         f"(decompression bomb)") from None
+    except Image.DecompressionBombError:  # Pillow's own ceiling, 2 * Image.MAX_IMAGE_PIXELS
+        ceiling = min(limit, 2 * (Image.MAX_IMAGE_PIXELS or limit))
+        raise InputError(f"{path}: image declares more pixels than the limit of {ceiling} "
+                         f"(a decompression bomb?); refused before decoding") from None
     except Exception as e:  # a malformed header may raise anything inside the decoder
         raise InputError(f"{path}: cannot read image header ({_describe(e)})") from None
     with im:
         w, h = im.size
         if w * h > limit:
             raise InputError(f"{path}: image is {w}x{h} = {w * h} pixels, more than the limit "
-                             f"of {limit} (raise it with --max-pixels or ${MAX_PIXELS_ENV})")
+                             f"of {limit}; refused before decoding (raise the limit with "
+                             f"--max-pixels or ${MAX_PIXELS_ENV})")
         if min(w, h) < min_side:
             raise InputError(f"{path}: image is {w}x{h} pixels, too small (at least {min_side} "
                              f"px per side needed)")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import io
-from ..sample import generate
-from .common import CommandError, HelpFormatter, add_device_args, resolve_device, say
+from .. import io, validate
+from ..sample import generate, scale_sizes
+from .common import (CommandError, HelpFormatter, add_device_args, add_limit_args,
+                     resolve_device, say)
+
+OOM_ADVICE = "ask for a smaller output (--height/--width, --scale-h/--scale-w) or use --device cpu"
 
 EXAMPLES = """\
 examples:
@@ -37,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--quiet", action="store_true")
     add_device_args(p)
+    add_limit_args(p)
     p.set_defaults(func=run)
 
 
@@ -66,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.start_scale < model.num_scales:
         raise CommandError(f"--start-scale must be between 0 and {model.num_scales - 1}")
     size = output_size(model, args)
+    h, w = scale_sizes(model, args.scale_h, args.scale_w, size)[-1]
+    validate.check_output_size(h, w, model.config, batch=min(args.batch, args.num),
+                               available=validate.available_memory(device),
+                               max_pixels=args.max_pixels)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
