@@ -74,3 +74,24 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared test data not found at {path} (the ../shared/data folder is absent)")
     return path
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """The generated corpus of awkward input files (tests/corpus/make_corpus.py): {name: path}."""
+    return load_corpus_module().make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def load_corpus_module():
+    """tests/corpus/make_corpus.py as a module (tests/ is not a package)."""
+    import importlib.util
+    import sys
+
+    name = "make_corpus"
+    if name not in sys.modules:
+        path = Path(__file__).parent / "corpus" / "make_corpus.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

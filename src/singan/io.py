@@ -172,6 +172,17 @@ def atomic_write(path: Path, write) -> Path:
     return path
 
 
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of `atomic_write` that a killed process left in a run folder
+    (and its previews/); call it only while holding the run's lock. Returns what was deleted."""
+    folder = Path(folder)
+    found = [p for d in (folder, folder / "previews") for p in d.glob(".*.tmp")
+             if p.is_file() and not p.name.startswith(".lock.")]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable (best effort: not every system can open folders)."""
     try:
@@ -252,17 +263,16 @@ def save_run(model: SinGAN, run_dir: str | os.PathLike, state: TrainState | None
     """Write config.json, model.safetensors and (optionally) train_state.safetensors atomically.
 
     The model file goes first and the training state second, so a crash between the two leaves a
-    state one scale behind, from which resuming retrains that scale. A write that fails (full
-    disk, ...) raises RunError and leaves the file it was replacing as it was.
+    state one scale behind, from which resuming retrains that scale; config.json (the same at
+    every save of a run) goes last, so a folder is a run only once both tensors files exist. A
+    write that fails (full disk, ...) raises RunError and leaves the file it replaced as it was.
     """
     run_dir = Path(run_dir)
     info = run_info(model, extra)
     text = json.dumps(info, indent=2) + "\n"
     meta = {"format_version": str(FORMAT_VERSION), "num_trained": str(model.num_trained),
             "config": json.dumps(info)}
-    files = [(run_dir / CONFIG_NAME, lambda: atomic_write(run_dir / CONFIG_NAME,
-                                                          lambda f: f.write(text.encode()))),
-             (run_dir / MODEL_NAME, lambda: _write_safetensors(run_dir / MODEL_NAME,
+    files = [(run_dir / MODEL_NAME, lambda: _write_safetensors(run_dir / MODEL_NAME,
                                                                model.state_dict(), meta))]
     if state is not None:
         tensors = {f"discriminator.{k}": v for k, v in state.discriminator.items()}
@@ -271,6 +281,8 @@ def save_run(model: SinGAN, run_dir: str | os.PathLike, state: TrainState | None
         files.append((run_dir / STATE_NAME, lambda: _write_safetensors(
             run_dir / STATE_NAME, tensors,
             {"format_version": str(FORMAT_VERSION), "scale": str(state.scale)})))
+    files.append((run_dir / CONFIG_NAME, lambda: atomic_write(run_dir / CONFIG_NAME,
+                                                              lambda f: f.write(text.encode()))))
     for path, write in files:
         try:
             write()

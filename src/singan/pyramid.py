@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .resize import out_size, resize
 
 
@@ -32,7 +32,14 @@ class PyramidGeometry:
 
 def geometry(height: int, width: int, *, min_size: int = 25, max_size: int = 250,
              scale_factor_init: float = 0.75) -> PyramidGeometry:
-    """Compute the number of scales, the exact factor and each scale's size for an image."""
+    """Compute the number of scales, the exact factor and each scale's size for an image.
+
+    Raises InputError for an image too small for `min_size` (after the `max_size` clamp) and
+    ConfigError for parameters out of range.
+    """
+    if not (1 <= min_size <= max_size and 0 < scale_factor_init < 1):
+        raise ConfigError(f"need 1 <= min_size ({min_size}) <= max_size ({max_size}) and "
+                          f"0 < scale_factor_init ({scale_factor_init}) < 1")
     if height < 1 or width < 1:
         raise InputError(f"image has no pixels ({height}x{width})")
     log_s0 = math.log(scale_factor_init)

@@ -211,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
     with RunLock(out):
-        if (out / io.CONFIG_NAME).exists() or (out / io.MODEL_NAME).exists():
+        io.remove_temp_files(out)
+        if os.path.lexists(out / io.CONFIG_NAME):  # without it, leftovers of a killed start
             if not args.force:
                 raise CommandError(f"{out} already holds a run; use --resume to continue it or "
                                    f"--force to overwrite it")
@@ -254,6 +255,7 @@ def _resume_locked(args: argparse.Namespace, out: Path, info: dict,
     _check_training_memory(validate.training_memory(model.config, model.sizes), device,
                            model.config.max_size)
     state = io.load_train_state(out, model)
+    io.remove_temp_files(out)  # after the checks: a damaged run stays exactly as it was
     try:
         trainer = Trainer.resume(model, state, log_every=args.log_every)
     except RuntimeError as e:
