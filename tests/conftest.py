@@ -79,19 +79,25 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> dict[str, Path]:
     """The generated corpus of awkward input files (tests/corpus/make_corpus.py): {name: path}."""
-    return load_corpus_module().make_corpus(tmp_path_factory.mktemp("corpus"))
+    return corpus_module("make_corpus").make_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def load_corpus_module():
-    """tests/corpus/make_corpus.py as a module (tests/ is not a package)."""
+@pytest.fixture(scope="session")
+def corpus_root(corpus) -> Path:
+    """The folder holding the corpus (image/, mask/, run/, state/, bases/)."""
+    return corpus["empty.png"].parents[1]
+
+
+def corpus_module(name: str):
+    """tests/corpus/NAME.py as a module (tests/ is not a package)."""
     import importlib.util
     import sys
 
-    name = "make_corpus"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "corpus" / "make_corpus.py"
-        spec = importlib.util.spec_from_file_location(name, path)
+    key = f"singan_tests_{name}"
+    if key not in sys.modules:
+        path = Path(__file__).parent / "corpus" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(key, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+        sys.modules[key] = module
         spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sys.modules[key]

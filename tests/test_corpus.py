@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import load_corpus_module
+from conftest import corpus_module
 
 from singan import io
 from singan.cli import main
 from singan.errors import InputError
 
-CORPUS = load_corpus_module()
+CORPUS = corpus_module("make_corpus")
 CASES = {c.name: c for c in CORPUS.CASES}
 TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
         "--max-channels", "8", "--iters", "1", "--quiet", "--device", "cpu"]
@@ -110,9 +110,9 @@ def test_run_cases_through_cli(corpus, tmp_path, capsys, name):
     assert not (run.parent / CORPUS.MARKER).exists()  # nothing executed
 
 
-def test_corpus_bases_are_valid(corpus):
+def test_corpus_bases_are_valid(corpus_root):
     """The undamaged runs the cases start from load, so each case fails for its own damage."""
-    bases = next(iter(corpus.values())).parents[1] / "bases"
+    bases = corpus_root / "bases"
     full = io.load(bases / "full")
     assert full.is_complete
     partial = io.load(bases / "partial", allow_incomplete=True)
@@ -149,9 +149,9 @@ def test_sixteen_bit_is_scaled_not_clipped(corpus):
     assert gray.max().item() == pytest.approx(233 / 255 * 2 - 1, abs=1e-6)
 
 
-def test_run_config_round_trip_is_strict(corpus):
+def test_run_config_round_trip_is_strict(corpus_root):
     """What save_run writes passes the checks; an unregistered extra field is refused on save."""
-    bases = next(iter(corpus.values())).parents[1] / "bases"
+    bases = corpus_root / "bases"
     info = json.loads((bases / "full" / "config.json").read_text())
     assert io.check_run_info(info, "config.json")["config"].iters == 1
     model = io.load(bases / "full")

@@ -102,17 +102,29 @@ def decode_image(path: str | os.PathLike, *, max_pixels: int | None = None,
     """Open and decode an image file: first frame, EXIF rotation applied, mode unchanged.
 
     The size in the header is checked against the pixel limit before any pixel is decoded.
-    An animated file gives its first frame and an `InputNotice`.
+    An animated file gives its first frame and an `InputNotice`; so does each warning of the
+    decoder (e.g. a truncated but readable TIFF).
     """
     st = check_file(path, "an image file")
     if st.st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
     limit = pixel_limit(max_pixels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, animated = _decode(path, limit, min_side)
+    if animated:
+        notice(f"{path}: animated image; using its first frame")
+    # Pillow warns above its own pixel limit; ours, checked in _decode, is the one that applies.
+    said = {str(w.message) for w in caught if not issubclass(w.category,
+                                                             Image.DecompressionBombWarning)}
+    for message in sorted(said)[:3]:
+        notice(f"{path}: {message}")
+    return out
+
+
+def _decode(path: str | os.PathLike, limit: int, min_side: int) -> tuple[Image.Image, bool]:
     try:
-        with warnings.catch_warnings():
-            # Pillow warns above its own limit; ours (checked next) is the one that applies.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
+        im = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError:  # Pillow's own ceiling, 2 * Image.MAX_IMAGE_PIXELS
@@ -137,9 +149,7 @@ def decode_image(path: str | os.PathLike, *, max_pixels: int | None = None,
             out.load()
         except Exception as e:  # truncated or corrupt data: any decoder error
             raise InputError(f"{path}: image is corrupt or truncated ({_describe(e)})") from None
-    if animated:
-        notice(f"{path}: animated image; using its first frame")
-    return out
+    return out, animated
 
 
 def _describe(e: BaseException) -> str:
@@ -284,12 +294,13 @@ def generation_memory(config: Any, height: int, width: int, batch: int = 1) -> i
     """Estimated peak bytes for generating `batch` images of height x width one at a time.
 
     The finest scale dominates: about three activations of the widest layer on the padded image
-    (input, convolution, normalisation) live at once, plus the batch of outputs and their copy.
+    live at once, plus the batch of outputs and their concatenated copy. Calibrated on CPU with
+    bench/memory.py (estimates 1.2x the measured peak at 512-1024 px).
     """
     c, p = config.max_channels, config.pad
     per_sample = 4 * (height + 2 * p) * (width + 2 * p) * (3 * c + 12)
     outputs = 2 * 4 * 3 * height * width * batch
-    return int(1.25 * (per_sample + outputs))
+    return int(1.1 * (per_sample + outputs))
 
 
 def check_output_size(height: int, width: int, config: Any, *, batch: int = 1,
@@ -311,22 +322,21 @@ def check_output_size(height: int, width: int, config: Any, *, batch: int = 1,
     return need
 
 
-def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
-    """Estimated peak bytes for training on a pyramid of `sizes` (finest scale dominates).
+# Calibration of `training_memory` on CPU (bench/memory.py; within 0.95-1.1x of the measured
+# peak for 64-256 px and 32-64 channels): bytes per activation (pixel x channel x layer) for one
+# learning generator plus the critic with its gradient-penalty graph, per extra learning
+# generator (train_depth > 1: an extrapolation, not measured), and a fixed part.
+TRAIN_BYTES_PER_ACT = 36
+TRAIN_BYTES_PER_DEPTH = 12
+TRAIN_BASE_BYTES = 96 * 2**20
 
-    Per scale: saved activations of the generators learning together and of the critic, with
-    the gradient penalty's second-order graph, in float32; calibrated with
-    `bench/memory.py` (CPU peak resident memory).
-    """
-    c, p, layers = config, config.pad, config.num_layers
+
+def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
+    """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates)."""
+    c, p = config, config.pad
     peak = 0
     for n, (h, w) in enumerate(sizes):
-        px = (h + 2 * p) * (w + 2 * p)
+        acts = (h + 2 * p) * (w + 2 * p) * c.channels(n) * c.num_layers
         depth = min(c.train_depth, n + 1)
-        peak = max(peak, px * c.channels(n) * layers * (TRAIN_BYTES_PER_ACT + 12 * depth))
+        peak = max(peak, acts * (TRAIN_BYTES_PER_ACT + TRAIN_BYTES_PER_DEPTH * depth))
     return int(peak) + TRAIN_BASE_BYTES
-
-
-# Calibration of `training_memory` (bench/memory.py): bytes per pixel x channel x layer.
-TRAIN_BYTES_PER_ACT = 60
-TRAIN_BASE_BYTES = 64 * 2**20
