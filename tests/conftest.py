@@ -68,6 +68,19 @@ def tiny_run(tmp_path_factory, tiny_image) -> Path:
     return path
 
 
+# CLI flags for a tiny training (a second or two on CPU).
+TINY_CLI = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
+            "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
+
+
+@pytest.fixture
+def image_file(tmp_path, tiny_image) -> Path:
+    """The tiny image saved as a PNG file."""
+    path = tmp_path / "img.png"
+    io.save_image(tiny_image[0], path)
+    return path
+
+
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data, skipping the test when the folder is absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import corpus_module
+from conftest import TINY_CLI, corpus_module
 
 from singan import io
 from singan.cli import main
@@ -19,8 +19,7 @@ from singan.errors import InputError
 
 CORPUS = corpus_module("make_corpus")
 CASES = {c.name: c for c in CORPUS.CASES}
-TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
-        "--max-channels", "8", "--iters", "1", "--quiet", "--device", "cpu"]
+TINY = TINY_CLI + ["--iters", "1"]
 
 
 def snapshot(path: Path) -> dict[str, object]:

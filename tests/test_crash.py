@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CLI
 
 from singan import io
 from singan.cli import main
@@ -21,19 +22,10 @@ from singan.errors import RunError
 from singan.runlock import LOCK_NAME, RunLock, read_lock
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
-        "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
 # Slower settings for the subprocess tests, so that kills land inside training.
 SLOW = ["--preset", "tiny", "--max-size", "40", "--min-size", "16", "--base-channels", "8",
         "--max-channels", "8", "--iters", "16", "--log-every", "4", "--quiet", "--device", "cpu",
         "--threads", "1"]
-
-
-@pytest.fixture
-def img(tmp_path, tiny_image):
-    path = tmp_path / "img.png"
-    io.save_image(tiny_image[0], path)
-    return path
 
 
 def dead_pid() -> int:
@@ -80,13 +72,13 @@ def _wait_training(proc: subprocess.Popen, run: Path, timeout: float = 60) -> bo
     return False
 
 
-def test_sigkill_at_random_moments_then_ctrl_c_then_resume_finishes(tmp_path, img):
+def test_sigkill_at_random_moments_then_ctrl_c_then_resume_finishes(tmp_path, image_file):
     seed = int(os.environ.get("SINGAN_KILL_SEED", random.randrange(2**31)))
     rng = random.Random(seed)
     run, log = tmp_path / "run", []
     for i in range(4):
         is_run = (run / io.CONFIG_NAME).exists()
-        proc = _start((["--resume"] if is_run else [str(img)]) + ["--out", str(run)] + SLOW)
+        proc = _start((["--resume"] if is_run else [str(image_file)]) + ["--out", str(run)] + SLOW)
         if i == 0:  # anywhere from start-up on
             time.sleep(rng.uniform(0.2, 3.0))
         elif _wait_training(proc, run):
@@ -112,7 +104,7 @@ def test_sigkill_at_random_moments_then_ctrl_c_then_resume_finishes(tmp_path, im
     if (run / io.CONFIG_NAME).exists():
         args.insert(4, "--resume")
     else:
-        args.insert(4, str(img))
+        args.insert(4, str(image_file))
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (seed, log, done.stderr)
     assert io.load(run).is_complete
@@ -120,7 +112,7 @@ def test_sigkill_at_random_moments_then_ctrl_c_then_resume_finishes(tmp_path, im
     assert not [p.name for p in run.rglob("*.tmp")], "temporary files left behind"
 
 
-def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, img, monkeypatch, capsys):
+def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, image_file, monkeypatch, capsys):
     """The first SIGINT only asks to stop; the loop stops at the next iteration, exit 130."""
     seen = []
     original = RunLogger.progress
@@ -135,7 +127,7 @@ def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, img, monkeypa
     monkeypatch.setattr(RunLogger, "progress", progress)
     run = tmp_path / "run"
     handler = signal.getsignal(signal.SIGINT)
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 130
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 130
     assert seen[-2:] == [(1, 1), "signalled"]
     err = capsys.readouterr().err
     assert "interrupted: 1 of" in err and "singan train: interrupted" in err
@@ -148,7 +140,7 @@ def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, img, monkeypa
     assert io.load(run).is_complete
 
 
-def test_second_signal_stops_at_once_and_sigterm_exits_143(tmp_path, img, monkeypatch):
+def test_second_signal_stops_at_once_and_sigterm_exits_143(tmp_path, image_file, monkeypatch):
     original = RunLogger.progress
     after = []
 
@@ -161,7 +153,7 @@ def test_second_signal_stops_at_once_and_sigterm_exits_143(tmp_path, img, monkey
 
     monkeypatch.setattr(RunLogger, "progress", progress)
     run = tmp_path / "run"
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 128 + signal.SIGTERM
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 128 + signal.SIGTERM
     assert after == []
     assert io.load(run, allow_incomplete=True).num_trained == 0
     assert not (run / LOCK_NAME).exists()
@@ -170,32 +162,32 @@ def test_second_signal_stops_at_once_and_sigterm_exits_143(tmp_path, img, monkey
 # --- the lock ---------------------------------------------------------------------------------
 
 
-def test_live_lock_refuses_a_second_training(tmp_path, img, capsys):
+def test_live_lock_refuses_a_second_training(tmp_path, image_file, capsys):
     run = tmp_path / "run"
     write_lock(run, os.getppid())  # a live process of this host
     before = sorted(p.name for p in run.iterdir())
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 2
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 2
     err = capsys.readouterr().err
     assert f"in use by process {os.getppid()}" in err and "Traceback" not in err
     assert sorted(p.name for p in run.iterdir()) == before
     assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 2  # not a run yet
 
 
-def test_lock_of_another_host_or_unreadable_is_refused(tmp_path, img, capsys):
+def test_lock_of_another_host_or_unreadable_is_refused(tmp_path, image_file, capsys):
     run = tmp_path / "run"
     write_lock(run, 1, host="elsewhere.example")
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 2
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 2
     assert "on elsewhere.example" in capsys.readouterr().err
     (run / LOCK_NAME).write_text("{half")
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 2
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 2
     assert f"delete {run / LOCK_NAME}" in capsys.readouterr().err
 
 
-def test_stale_lock_is_taken_over_with_a_notice(tmp_path, img, capsys):
+def test_stale_lock_is_taken_over_with_a_notice(tmp_path, image_file, capsys):
     run = tmp_path / "run"
     pid = dead_pid()
     write_lock(run, pid)
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 0
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 0
     err = capsys.readouterr().err
     assert f"note: {run}: removed a stale lock of process {pid}" in err
     assert io.load(run).is_complete and not (run / LOCK_NAME).exists()
@@ -231,11 +223,11 @@ def test_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
-def test_leftover_temp_files_are_removed_when_training_again(tmp_path, img):
+def test_leftover_temp_files_are_removed_when_training_again(tmp_path, image_file):
     run = tmp_path / "run"
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 0
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 0
     (run / ".model.safetensors.abc123.tmp").write_bytes(b"partial")
     (run / "previews" / ".scale_00.png.x.tmp").write_bytes(b"partial")
     (run / "notes.tmp").write_bytes(b"the user's")
-    assert main(["train", str(img), "--out", str(run), "--force"] + TINY) == 0
+    assert main(["train", str(image_file), "--out", str(run), "--force"] + TINY_CLI) == 0
     assert sorted(p.name for p in run.rglob("*.tmp")) == ["notes.tmp"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+from conftest import TINY_CLI
 import torch
 
 import singan
@@ -12,18 +13,9 @@ from singan import io, training
 from singan.cli import main
 from singan.training import DivergenceError, Trainer
 
-TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
-        "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
 
 
-@pytest.fixture
-def img(tmp_path, tiny_image):
-    path = tmp_path / "img.png"
-    io.save_image(tiny_image[0], path)
-    return path
-
-
-def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, img, monkeypatch, capsys):
+def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, image_file, monkeypatch, capsys):
     real_save = io.save_safetensors
     calls = []
 
@@ -35,7 +27,7 @@ def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, img, monkeypatch, ca
 
     monkeypatch.setattr(io, "save_safetensors", save)
     run = tmp_path / "run"
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 2
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 2
     err = capsys.readouterr().err
     assert "model.safetensors: cannot save (No space left on device)" in err
     assert "last good checkpoint" in err and "--resume" in err and "Traceback" not in err
@@ -62,7 +54,7 @@ def test_disk_full_writing_samples_is_one_message(tiny_run, tmp_path, monkeypatc
     (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "GPU"),
     (MemoryError(), "main"),
 ])
-def test_out_of_memory_gives_advice(tmp_path, img, monkeypatch, capsys, error, where):
+def test_out_of_memory_gives_advice(tmp_path, image_file, monkeypatch, capsys, error, where):
     original = Trainer.train_scale
 
     def train_scale(self, n, *a, **k):
@@ -72,7 +64,7 @@ def test_out_of_memory_gives_advice(tmp_path, img, monkeypatch, capsys, error, w
 
     monkeypatch.setattr(Trainer, "train_scale", train_scale)
     run = tmp_path / "run"
-    assert main(["train", str(img), "--out", str(run)] + TINY) == 1
+    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"singan train: error: out of {where} memory; use a smaller --max-size")
     assert "--device cpu" in err and "--resume" in err and "Traceback" not in err
@@ -149,16 +141,16 @@ def test_restarts_are_bounded(tiny_image, tiny_config, monkeypatch):
     assert [e.event.split("(restart ")[1] for e in events] == ["1 of 3)", "2 of 3)", "3 of 3)"]
 
 
-def test_divergence_is_logged_and_a_clear_error(tmp_path, img, monkeypatch, capsys):
+def test_divergence_is_logged_and_a_clear_error(tmp_path, image_file, monkeypatch, capsys):
     inject(monkeypatch, float("nan"), scale=1, attempts=1)
     run = tmp_path / "run"
-    assert main(["train", str(img), "--out", str(run), "--log-every", "1"] + TINY) == 0
+    assert main(["train", str(image_file), "--out", str(run), "--log-every", "1"] + TINY_CLI) == 0
     assert "losses diverged (rec_loss nan" in (run / "log.txt").read_text()
     assert all(torch.isfinite(t).all() for t in io.load(run).state_dict().values())
     monkeypatch.undo()
     inject(monkeypatch, float("nan"), scale=1, attempts=None)
-    assert main(["train", str(img), "--out", str(run), "--log-every", "1", "--force"]
-                + TINY) == 2
+    assert main(["train", str(image_file), "--out", str(run), "--log-every", "1", "--force"]
+                + TINY_CLI) == 2
     err = capsys.readouterr().err
     assert "losses diverged" in err and "Traceback" not in err
     assert io.load(run, allow_incomplete=True).num_trained == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import TINY_CLI
 import torch
 from PIL import Image
 
@@ -13,8 +14,7 @@ from singan import io, validate
 from singan.cli import main
 from singan.errors import ConfigError, InputError
 
-TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
-        "--max-channels", "8", "--iters", "1", "--quiet", "--device", "cpu"]
+TINY = TINY_CLI + ["--iters", "1"]
 
 
 @pytest.fixture
