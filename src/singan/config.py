@@ -130,6 +130,7 @@ class SinGANConfig:
         need(self.num_layers <= 32, "num_layers must be at most 32")
         need(self.d_steps <= 100 and self.g_steps <= 100, "d_steps and g_steps must be <= 100")
         need(self.train_depth <= 64, "train_depth must be at most 64")
+        need(self.prev_pool <= 4096, "prev_pool must be at most 4096")
         return self
 
     def replace(self, **changes: Any) -> SinGANConfig:

@@ -332,11 +332,13 @@ TRAIN_BASE_BYTES = 96 * 2**20
 
 
 def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
-    """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates)."""
+    """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates;
+    scales larger than `crop_size` train on crops of that side)."""
     c, p = config, config.pad
+    crop = c.crop_size or 1 << 30
     peak = 0
     for n, (h, w) in enumerate(sizes):
-        acts = (h + 2 * p) * (w + 2 * p) * c.channels(n) * c.num_layers
+        acts = (min(h, crop) + 2 * p) * (min(w, crop) + 2 * p) * c.channels(n) * c.num_layers
         depth = min(c.train_depth, n + 1)
         peak = max(peak, acts * (TRAIN_BYTES_PER_ACT + TRAIN_BYTES_PER_DEPTH * depth))
     return int(peak) + TRAIN_BASE_BYTES
