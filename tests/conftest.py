@@ -71,6 +71,9 @@ def tiny_run(tmp_path_factory, tiny_image) -> Path:
 # CLI flags for a tiny training (a second or two on CPU).
 TINY_CLI = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
             "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
+# Even smaller, for tests where what is learnt does not matter (locks, signals, faults).
+QUICK_CLI = TINY_CLI + ["--base-channels", "4", "--max-channels", "4", "--num-layers", "3",
+                        "--iters", "2"]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from conftest import TINY_CLI
+from conftest import QUICK_CLI
 import torch
 
 import singan
@@ -27,7 +27,7 @@ def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, image_file, monkeypa
 
     monkeypatch.setattr(io, "save_safetensors", save)
     run = tmp_path / "run"
-    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 2
+    assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 2
     err = capsys.readouterr().err
     assert "model.safetensors: cannot save (No space left on device)" in err
     assert "last good checkpoint" in err and "--resume" in err and "Traceback" not in err
@@ -64,7 +64,7 @@ def test_out_of_memory_gives_advice(tmp_path, image_file, monkeypatch, capsys, e
 
     monkeypatch.setattr(Trainer, "train_scale", train_scale)
     run = tmp_path / "run"
-    assert main(["train", str(image_file), "--out", str(run)] + TINY_CLI) == 1
+    assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"singan train: error: out of {where} memory; use a smaller --max-size")
     assert "--device cpu" in err and "--resume" in err and "Traceback" not in err
@@ -112,15 +112,23 @@ def inject(monkeypatch, value: float, scale: int, attempts: int | None):
     monkeypatch.setattr(Trainer, "train_scale", train_scale)
 
 
-@pytest.mark.parametrize("value", [float("nan"), 1e9])
-def test_diverging_scale_restarts_with_lower_lr(tiny_image, tiny_config, monkeypatch, value):
-    """A non-finite or exploding loss restarts the scale from its start at half the learning
-    rates: the result equals a clean run that trains that scale at half the rates."""
+@pytest.fixture(scope="module")
+def half_rate_at_scale_1(tiny_image, tiny_config):
+    """A clean training whose scale 1 runs at half the learning rates."""
     cfg = tiny_config.replace(iters=2)
     clean = Trainer.from_image(tiny_image, cfg, seed=3, log_every=2)
     for n in range(clean.model.num_scales):
         clean.config = cfg.replace(lr_g=cfg.lr_g / 2, lr_d=cfg.lr_d / 2) if n == 1 else cfg
         clean.train_scale(n)
+    return cfg, clean.model
+
+
+@pytest.mark.parametrize("value", [float("nan"), 1e9])
+def test_diverging_scale_restarts_with_lower_lr(tiny_image, half_rate_at_scale_1, monkeypatch,
+                                                value):
+    """A non-finite or exploding loss restarts the scale from its start at half the learning
+    rates: the result equals a clean run that trains that scale at half the rates."""
+    cfg, clean = half_rate_at_scale_1
     inject(monkeypatch, value, scale=1, attempts=1)
     events = []
     trainer = Trainer.from_image(tiny_image, cfg, seed=3, log_every=2)
@@ -128,7 +136,7 @@ def test_diverging_scale_restarts_with_lower_lr(tiny_image, tiny_config, monkeyp
     assert len(events) == 1 and events[0].scale == 1
     assert "losses diverged" in events[0].event and "learning rates x0.5" in events[0].event
     assert trainer.config == cfg  # the lower rates were for that scale only
-    a, b = model.state_dict(), clean.model.state_dict()
+    a, b = model.state_dict(), clean.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -144,13 +152,13 @@ def test_restarts_are_bounded(tiny_image, tiny_config, monkeypatch):
 def test_divergence_is_logged_and_a_clear_error(tmp_path, image_file, monkeypatch, capsys):
     inject(monkeypatch, float("nan"), scale=1, attempts=1)
     run = tmp_path / "run"
-    assert main(["train", str(image_file), "--out", str(run), "--log-every", "1"] + TINY_CLI) == 0
+    assert main(["train", str(image_file), "--out", str(run), "--log-every", "1"] + QUICK_CLI) == 0
     assert "losses diverged (rec_loss nan" in (run / "log.txt").read_text()
     assert all(torch.isfinite(t).all() for t in io.load(run).state_dict().values())
     monkeypatch.undo()
     inject(monkeypatch, float("nan"), scale=1, attempts=None)
     assert main(["train", str(image_file), "--out", str(run), "--log-every", "1", "--force"]
-                + TINY_CLI) == 2
+                + QUICK_CLI) == 2
     err = capsys.readouterr().err
     assert "losses diverged" in err and "Traceback" not in err
     assert io.load(run, allow_incomplete=True).num_trained == 1
