@@ -295,7 +295,7 @@ def generation_memory(config: Any, height: int, width: int, batch: int = 1) -> i
 
     The finest scale dominates: about three activations of the widest layer on the padded image
     live at once, plus the batch of outputs and their concatenated copy. Calibrated on CPU with
-    bench/memory.py (estimates 1.2x the measured peak at 512-1024 px).
+    bench/memory.py (1.06-1.09x the measured peak at 512-1024 px).
     """
     c, p = config.max_channels, config.pad
     per_sample = 4 * (height + 2 * p) * (width + 2 * p) * (3 * c + 12)
