@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -111,6 +112,7 @@ class Trainer:
         self.discriminator = discriminator
         self.log_every = log_every
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.graph_warmup = 3  # eager iterations per scale before capturing the graph
 
     @classmethod
     def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
@@ -358,7 +360,8 @@ class Trainer:
         start = time.perf_counter() if start is None else start
         st = self._setup_scale(n)
         milestone = int(round(c.lr_decay_at * st.iters))
-        step = self._graphed_step(st) if self.cuda_graphs else (lambda inp: self._step(st, inp))
+        step = self._graphed_step(st, self.graph_warmup) if self.cuda_graphs else \
+            (lambda inp: self._step(st, inp))
         count = 0
         for it in range(st.iters):
             if it == milestone:
@@ -407,15 +410,21 @@ class Trainer:
                 self._step(st, inp)
             torch.cuda.current_stream().wait_stream(side)
             state["done"] += 1
-            if state["done"] == warmup:
+            if state["done"] == warmup and not state.get("failed"):
                 static.update({k: v.clone() for k, v in inp.items()})
                 sums = {k: v.clone() for k, v in st.sums.items()}
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    self._step(st, static)
-                # Capturing ran no kernels: restore the loss sums it recorded into.
-                for k, v in sums.items():
-                    st.sums[k].copy_(v)
+                try:
+                    with torch.cuda.graph(graph):
+                        self._step(st, static)
+                except RuntimeError as e:  # keep training eagerly rather than fail
+                    warnings.warn(f"CUDA graph capture failed, training without graphs: {e}")
+                    state["failed"] = True
+                    return
+                finally:
+                    # Capturing runs no kernels: restore what it recorded into.
+                    for k, v in sums.items():
+                        st.sums[k].copy_(v)
                 state["graph"] = graph
 
         return step

@@ -14,11 +14,12 @@ import torch
 from .. import __version__
 from ..errors import SinGANError
 from ..validate import InputNotice
+from . import many as many_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import CommandError, HelpFormatter
 
-COMMANDS = [train_cmd, sample_cmd]
+COMMANDS = [train_cmd, sample_cmd, many_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
