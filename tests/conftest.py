@@ -68,9 +68,52 @@ def tiny_run(tmp_path_factory, tiny_image) -> Path:
     return path
 
 
+# CLI flags for a tiny training (a second or two on CPU).
+TINY_CLI = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
+            "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
+# Even smaller, for tests where what is learnt does not matter (locks, signals, faults).
+QUICK_CLI = TINY_CLI + ["--base-channels", "4", "--max-channels", "4", "--num-layers", "3",
+                        "--iters", "2"]
+
+
+@pytest.fixture
+def image_file(tmp_path, tiny_image) -> Path:
+    """The tiny image saved as a PNG file."""
+    path = tmp_path / "img.png"
+    io.save_image(tiny_image[0], path)
+    return path
+
+
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data, skipping the test when the folder is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"shared test data not found at {path} (the ../shared/data folder is absent)")
     return path
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """The generated corpus of awkward input files (tests/corpus/make_corpus.py): {name: path}."""
+    return corpus_module("make_corpus").make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus_root(corpus) -> Path:
+    """The folder holding the corpus (image/, mask/, run/, state/, bases/)."""
+    return corpus["empty.png"].parents[1]
+
+
+def corpus_module(name: str):
+    """tests/corpus/NAME.py as a module (tests/ is not a package)."""
+    import importlib.util
+    import sys
+
+    key = f"singan_tests_{name}"
+    if key not in sys.modules:
+        path = Path(__file__).parent / "corpus" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

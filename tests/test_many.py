@@ -186,7 +186,7 @@ def test_train_many_isolates_a_corrupt_image(tmp_path, images, capsys):
     assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
     assert by_name["broken"]["status"] == "failed" and by_name["broken"]["attempts"] == 1
     assert "broken.jpg" in by_name["broken"]["error"]
-    assert "not an image" in by_name["broken"]["error"] or "corrupt" in by_name["broken"]["error"]
+    assert any(why in by_name["broken"]["error"] for why in ("not an image", "corrupt", "cannot read"))
     for name in "abc":
         assert by_name[name]["status"] == "done" and by_name[name]["seconds"] > 0
         io.load(runs / name)

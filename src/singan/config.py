@@ -10,6 +10,7 @@ from typing import Any
 from .errors import ConfigError
 
 MODES = ("generation", "sr", "animation")
+MAX_SIDE = 4096  # largest max_size (long side of the finest training scale)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,13 @@ class SinGANConfig:
         need(0 < self.lr_gamma <= 1, "lr_gamma must be in (0, 1]")
         need(self.gp_weight >= 0 and self.rec_weight >= 0, "gp_weight and rec_weight must be >= 0")
         need(self.train_depth >= 1, "train_depth must be >= 1")
+        # Upper bounds: a config.json from elsewhere must not ask for absurd allocations.
+        need(self.max_size <= MAX_SIDE, f"max_size must be at most {MAX_SIDE}, got {self.max_size}")
+        need(self.max_channels <= 1024, "max_channels must be at most 1024")
+        need(self.num_layers <= 32, "num_layers must be at most 32")
+        need(self.d_steps <= 100 and self.g_steps <= 100, "d_steps and g_steps must be <= 100")
+        need(self.train_depth <= 64, "train_depth must be at most 64")
+        need(self.prev_pool <= 4096, "prev_pool must be at most 4096")
         return self
 
     def replace(self, **changes: Any) -> SinGANConfig:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .resize import out_size, resize
 
 
@@ -38,7 +38,12 @@ def geometry(height: int, width: int, *, min_size: int = 25, max_size: int = 250
 
     With `exact_factor` the factor between scales is `scale_factor_init` itself and the pyramid
     has as many scales as keep the coarsest short side at least `min_size` (at least two).
+    Raises InputError for an image too small for `min_size` (after the `max_size` clamp) and
+    ConfigError for parameters out of range.
     """
+    if not (1 <= min_size <= max_size and 0 < scale_factor_init < 1):
+        raise ConfigError(f"need 1 <= min_size ({min_size}) <= max_size ({max_size}) and "
+                          f"0 < scale_factor_init ({scale_factor_init}) < 1")
     if height < 1 or width < 1:
         raise InputError(f"image has no pixels ({height}x{width})")
     log_s0 = math.log(scale_factor_init)

@@ -11,6 +11,7 @@ Differences from the original code, all deliberate (see README):
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from .config import SinGANConfig
+from .errors import SinGANError
 from .losses import d_wgan_loss, g_adv_loss, gradient_penalty, rec_loss
 from .models import Discriminator, SinGAN, crop_window, init_weights
 from .pyramid import build_pyramid, geometry
@@ -36,6 +38,7 @@ class Progress:
     elapsed: float  # seconds since training (or resuming) began
     losses: dict[str, float] | None = None  # filled every `log_every` iterations and at the end
     scale_done: bool = False  # True once for the last iteration of a scale
+    event: str | None = None  # set on a notice, not an iteration: e.g. a restarted scale
 
 
 Callback = Callable[[Progress], None]
@@ -50,6 +53,34 @@ class TrainState:
     rng_state: torch.Tensor | None = None
 
 
+class DivergenceError(SinGANError):
+    """Training diverged (non-finite or exploding losses) and restarting the scale did not help."""
+
+
+class _Diverged(Exception):
+    """Raised at a log point whose losses are not finite or exceed the bound."""
+
+    def __init__(self, progress: Progress, bad: dict[str, float]):
+        super().__init__(", ".join(f"{k} {v:.4g}" for k, v in bad.items()))
+        self.progress = progress
+
+
+def watch_losses(callback: Callback | None, bound: float) -> Callback:
+    """Wrap a callback: raise _Diverged when a log point's losses are non-finite or > bound.
+
+    Only the losses the loop reports every `log_every` iterations are checked, so watching adds
+    no host synchronisation.
+    """
+    def watched(p: Progress) -> None:
+        if p.losses is not None:
+            bad = {k: v for k, v in p.losses.items() if not math.isfinite(v) or abs(v) > bound}
+            if bad:
+                raise _Diverged(p, bad)
+        if callback is not None:
+            callback(p)
+    return watched
+
+
 def requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -60,7 +91,16 @@ class Trainer:
 
     Use `Trainer.from_image(...)` to start and `Trainer(model, state, ...)` to resume; `run()`
     trains every remaining scale.
+
+    Divergence: when a log point's losses are non-finite or larger than `loss_bound`, `run()`
+    restarts the scale from its starting state with both learning rates multiplied by
+    `restart_lr_factor` (again at each restart), at most `max_restarts` times, then raises
+    DivergenceError. `train_scale` takes its learning rates from `self.config`.
     """
+
+    max_restarts = 3
+    restart_lr_factor = 0.5
+    loss_bound = 1e6
 
     def __init__(self, model: SinGAN, *, generator: torch.Generator,
                  discriminator: Discriminator | None = None, log_every: int = 25,
@@ -121,10 +161,51 @@ class Trainer:
         """Train every scale not trained yet; returns the model in eval mode."""
         start = time.perf_counter()
         while not self.model.is_complete:
-            self.train_scale(self.model.num_trained, callback, start)
+            self._train_scale_restarting(self.model.num_trained, callback, start)
             if on_scale_end is not None:
                 on_scale_end(self)
         return self.model.eval()
+
+    def _train_scale_restarting(self, n: int, callback: Callback | None, start: float) -> None:
+        """`train_scale(n)`, restarted with lower learning rates when its losses diverge."""
+        base, saved = self.config, self._snapshot(n)
+        try:
+            for attempt in range(self.max_restarts + 1):
+                try:
+                    self.train_scale(n, watch_losses(callback, self.loss_bound), start)
+                    return
+                except _Diverged as e:
+                    where = f"scale {n}, iteration {e.progress.iteration}: losses diverged ({e})"
+                    if attempt == self.max_restarts:
+                        raise DivergenceError(
+                            f"{where} after {attempt} restart(s) with lower learning rates; the "
+                            f"scales finished so far are kept (try a smaller --lr-g/--lr-d or a "
+                            f"larger --gp-weight)") from None
+                    self._restore(saved)
+                    factor = self.restart_lr_factor ** (attempt + 1)
+                    self.config = base.replace(lr_g=base.lr_g * factor, lr_d=base.lr_d * factor)
+                    if callback is not None:
+                        p = e.progress
+                        callback(Progress(n, p.num_scales, p.iteration, p.iters, p.elapsed,
+                                          p.losses, event=f"{where}; restarting the scale with "
+                                          f"learning rates x{factor:g} (restart {attempt + 1} "
+                                          f"of {self.max_restarts})"))
+        finally:
+            self.config = base
+
+    def _snapshot(self, n: int) -> dict:
+        """What training scale n changes in place: RNG, z_rec, earlier generators that learn."""
+        lo = max(0, n - self.config.train_depth + 1)
+        return {"rng": self.gen.get_state(), "z_rec": self.model.z_rec.clone(),
+                "generators": {k: {name: t.clone() for name, t in
+                                   self.model.generators[k].state_dict().items()}
+                               for k in range(lo, n)}}
+
+    def _restore(self, saved: dict) -> None:
+        self.gen.set_state(saved["rng"])
+        self.model.z_rec.copy_(saved["z_rec"])
+        for k, state in saved["generators"].items():
+            self.model.generators[k].load_state_dict(state)
 
     def _new_networks(self, n: int) -> tuple[nn.Module, Discriminator]:
         """G_n and D_n: copies of scale n-1's when widths match (warm start), else fresh."""

@@ -18,16 +18,13 @@ from ..errors import ConfigError, InputError
 from ..io import image_to_tensor, to_rgb
 from ..models import SinGAN
 from ..resize import resize
+from ..validate import InputNotice
 from ..training import Trainer
 
 ASPECT_TOLERANCE = 0.05  # refuse inputs whose aspect ratio differs more from the training image's
 
 ImageLike = torch.Tensor | Image.Image
 Progress = Callable[[int, int], None]  # callback(done, total) of a long step (fine-tuning)
-
-
-class InputNotice(UserWarning):
-    """An input was changed to fit the model (resized); the result is still produced."""
 
 
 def check_ready(model: SinGAN, mode: str | None = None, app: str = "this application") -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import warnings
+
+import torch
 
 from .. import __version__
 from ..errors import SinGANError
+from ..validate import InputNotice
 from . import apps as apps_cmd
 from . import eval as eval_cmd
 from . import many as many_cmd
@@ -43,15 +48,44 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputNotice)
+        warnings.showwarning = _notice_printer(args.command, warnings.showwarning)
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command, turning expected failures into one message and an exit status."""
+    name = args.command
     try:
         return int(args.func(args) or 0)
     except (SinGANError, CommandError) as e:
-        print(f"singan {args.command}: error: {e}", file=sys.stderr)
+        print(f"singan {name}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"singan {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print(f"singan {args.command}: error: out of memory; try a smaller --max-size",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"singan {name}: interrupted", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    except (MemoryError, OUT_OF_MEMORY) as e:
+        where = "GPU" if isinstance(e, OUT_OF_MEMORY) else "main"
+        module = sys.modules.get(args.func.__module__)
+        advice = getattr(module, "OOM_ADVICE", "use smaller images or --device cpu")
+        print(f"singan {name}: error: out of {where} memory; {advice}", file=sys.stderr)
         return 1
+    except OSError as e:  # disk full, permissions, ... while reading or writing files
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"singan {name}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+# CUDA (and other accelerator) allocation failures; torch < 2.5 has only the CUDA class.
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def _notice_printer(command: str, default):
+    """warnings.showwarning that prints InputNotice as 'singan CMD: note: ...'."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputNotice):
+            print(f"singan {command}: note: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show

@@ -4,10 +4,7 @@ a trained run (spec section 6), plus what they share with `singan sr`."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,11 +13,12 @@ from PIL import Image
 from .. import io
 from ..apps import animate, edit, harmonize, paint_to_image, write_animation
 from ..apps.animate import check_format
-from ..apps.common import InputNotice, as_image, check_ready, injection_scales
+from ..apps.common import as_image, check_ready, injection_scales
 from ..apps.masks import prepare_mask
 from ..errors import RunError
 from ..models import SinGAN
-from .common import CommandError, HelpFormatter, add_device_args, resolve_device, say
+from .common import (CommandError, HelpFormatter, add_device_args, add_limit_args,
+                     resolve_device, say)
 
 # Default injection scales, counted from the coarsest (paint) or the finest (edit, harmonize).
 DEFAULT_SCALE_HELP = {
@@ -84,22 +82,6 @@ def check_free(paths: list[Path], force: bool) -> None:
             raise CommandError(f"{p} exists; use --force to overwrite it or choose another --out")
 
 
-@contextlib.contextmanager
-def print_notices(command: str) -> Iterator[None]:
-    """Print the library's InputNotice warnings (resized inputs) as notes on stderr."""
-    def show(message, category, *args, **kwargs):
-        if issubclass(category, InputNotice):
-            print(f"singan {command}: note: {message}", file=sys.stderr, flush=True)
-        else:
-            original(message, category, *args, **kwargs)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", InputNotice)
-        original = warnings.showwarning
-        warnings.showwarning = show
-        yield
-
-
 def load_model(args: argparse.Namespace) -> SinGAN:
     device = resolve_device(args.device, args.threads)
     return io.load(args.run, device=device)
@@ -146,6 +128,7 @@ def add_common(p: argparse.ArgumentParser, command: str, out_help: str) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no messages or progress bars")
     add_device_args(p)
+    add_limit_args(p)
 
 
 # --- paint, edit, harmonize ------------------------------------------------------------------
@@ -247,8 +230,7 @@ def run_paint(args: argparse.Namespace) -> int:
     if args.fine_tune is not None and not args.quantize:
         raise CommandError("--fine-tune applies only with --quantize")
     model, scales, paths = _prepare(args, ("",))
-    with print_notices("paint"):
-        paint = as_image(io.read_image(args.paint), model, args.paint)
+    paint = as_image(io.read_image(args.paint, max_pixels=args.max_pixels), model, args.paint)
     for k, path in zip(scales, paths):
         x = paint_to_image(model, paint, start_scale=k, quantize=args.quantize,
                            fine_tune_iters=args.fine_tune, seed=args.seed)
@@ -262,9 +244,8 @@ def _run_blend(args: argparse.Namespace, fn) -> int:
     if args.fine_tune < 0:
         raise CommandError("--fine-tune must be >= 0")
     model, scales, paths = _prepare(args, tags)
-    with print_notices(args.command):
-        image = as_image(io.read_image(args.image), model, args.image)
-        mask = prepare_mask(io.open_image(args.mask), model, args.mask)
+    image = as_image(io.read_image(args.image, max_pixels=args.max_pixels), model, args.image)
+    mask = prepare_mask(io.open_image(args.mask, max_pixels=args.max_pixels), model, args.mask)
     critic = finest_critic(args.run, model) if args.fine_tune else None
     for i, k in enumerate(scales):
         result = fn(model, image, mask, start_scale=k, fine_tune=args.fine_tune, seed=args.seed,

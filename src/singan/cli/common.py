@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 
 import torch
 
 from ..config import DEFAULT_PRESET, PRESETS, SinGANConfig
+from ..validate import MAX_PIXELS, MAX_PIXELS_ENV
 
 
 class CommandError(Exception):
@@ -30,6 +33,12 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
                    help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for PyTorch (default: PyTorch's choice)")
+
+
+def add_limit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help=f"refuse input images (and outputs) with more pixels than this, before "
+                        f"decoding them (default: ${MAX_PIXELS_ENV} or {MAX_PIXELS})")
 
 
 def resolve_device(name: str, threads: int | None = None) -> torch.device:
@@ -108,3 +117,48 @@ def say(msg: str, quiet: bool = False) -> None:
     """Print a status line to stderr unless quiet."""
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
+
+
+class Stopped(KeyboardInterrupt):
+    """Stop asked for by a signal; the CLI exits with 128 + `signum`."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class GracefulStop:
+    """Context manager: the first SIGINT (Ctrl-C) or SIGTERM only asks to stop, and `check()`
+    (called between iterations) then raises `Stopped`; a second signal stops at once.
+
+    So a stop never lands inside a checkpoint write or a half-done step. Outside the main
+    thread (where Python cannot install handlers) it does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.signum: int | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        self._old = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            raise Stopped(signum)
+        self.signum = signum
+        say("\nstopping after the current iteration (the last finished scale is saved); "
+            "press Ctrl-C again to stop at once", self.quiet)
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Stopped(self.signum)

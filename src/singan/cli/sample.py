@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import io
-from ..sample import generate
-from .common import CommandError, HelpFormatter, add_device_args, resolve_device, say
+from .. import io, validate
+from ..sample import generate, scale_sizes
+from .common import (CommandError, HelpFormatter, add_device_args, add_limit_args,
+                     resolve_device, say)
+
+OOM_ADVICE = "ask for a smaller output (--height/--width, --scale-h/--scale-w) or use --device cpu"
 
 EXAMPLES = """\
 examples:
@@ -43,6 +46,7 @@ def add_sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--quiet", action="store_true")
     add_device_args(p)
+    add_limit_args(p)
 
 
 def output_size(model, args) -> tuple[int, int] | None:
@@ -73,6 +77,10 @@ def write_samples(model, out: Path, args: argparse.Namespace) -> None:
     if not 0 <= args.start_scale < model.num_scales:
         raise CommandError(f"--start-scale must be between 0 and {model.num_scales - 1}")
     size = output_size(model, args)
+    h, w = scale_sizes(model, args.scale_h, args.scale_w, size)[-1]
+    validate.check_output_size(h, w, model.config, batch=min(args.batch, args.num),
+                               available=validate.available_memory(model.z_rec.device),
+                               max_pixels=args.max_pixels)
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
     seeds = [args.seed + i for i in range(args.num)]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import io
+from .. import io, validate
 from ..apps import super_resolve
 from ..apps.sr import sr_steps
 from ..resize import resize
 from . import train as train_cmd
 from .apps import check_free, check_image_path
 from .common import (CommandError, HelpFormatter, add_config_args, add_device_args,
-                     config_overrides, resolve_device, say)
+                     add_limit_args, config_overrides, resolve_device, say)
 
 EXAMPLES = """\
 examples:
@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     add_device_args(p)
     train_cmd.add_cuda_graphs_arg(p)
+    add_limit_args(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (training and noise)")
     p.add_argument("--force", action="store_true", help="overwrite the output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_image_path(out)
     check_free([out], args.force)
-    image = io.load_image(args.image)
+    image = io.load_image(args.image, max_pixels=args.max_pixels)
     run_dir = Path(args.run) if args.run else default_run_dir(out)
     if not (run_dir / io.CONFIG_NAME).exists():
         _train(args, run_dir, step, max(image.shape[-2:]))
@@ -94,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if abs(model.scale_factor * step - 1) > 1e-6:
         say(f"note: {run_dir} was trained for steps of x{1 / model.scale_factor:.4f}; "
             f"x{args.factor:g} takes {steps} steps of x{step:.4f}", args.quiet)
+    h, w = (round(args.factor * n) for n in image.shape[-2:])
+    validate.check_output_size(h, w, model.config, available=validate.available_memory(
+        model.z_rec.device), max_pixels=args.max_pixels)
     x = super_resolve(model, args.factor, image=image, seed=args.seed)
     io.save_image(x, out)
     say(f"wrote {out} ({x.shape[-1]}x{x.shape[-2]}, x{args.factor:g} in {steps} steps)",

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import torch
 
-from .. import io
+from .. import io, validate
 from ..config import DEFAULT_PRESET, MODES, make_config
 from ..data import default_image
 from ..errors import RunError
 from ..models import SinGAN
+from ..pyramid import geometry
+from ..runlock import RunLock
 from ..sample import generate
 from ..training import Progress, Trainer, expected_work
-from .common import (CommandError, HelpFormatter, add_config_args, add_device_args,
-                     config_overrides, resolve_device, say)
+from .common import (CommandError, GracefulStop, HelpFormatter, add_config_args,
+                     add_device_args, add_limit_args, config_overrides, resolve_device, say)
 
 EXAMPLES = """\
 examples:
@@ -29,6 +31,9 @@ examples:
   singan train --resume --out runs/photo                  # continue an interrupted run
   singan train lightning.png --mode animation --out runs/anim       # for `singan animate`
 """
+
+OOM_ADVICE = ("use a smaller --max-size (or --base-channels/--max-channels), or --device cpu; "
+              "the scales finished so far are saved: continue with `singan train --resume`")
 
 # Files a run folder holds; --force removes exactly these, nothing else a user put there.
 RUN_FILES = (io.CONFIG_NAME, io.MODEL_NAME, io.STATE_NAME, "stats.jsonl", "log.txt",
@@ -45,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generation; sr (for `singan sr`); animation (for `singan animate`)")
     add_config_args(p)
     add_device_args(p)
+    add_limit_args(p)
     p.add_argument("--seed", type=int, default=0, help="random seed")
     add_cuda_graphs_arg(p)
     p.add_argument("--resume", action="store_true",
@@ -119,11 +125,18 @@ class RunLogger:
         self.last_write = now
 
     def line(self, msg: str) -> None:
+        """Append a time-stamped line to log.txt (best effort: see `close`)."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        self.log.write(f"{stamp} {msg}\n")
-        self.log.flush()
+        try:
+            self.log.write(f"{stamp} {msg}\n")
+            self.log.flush()
+        except OSError:
+            pass
 
     def progress(self, p: Progress) -> None:
+        if p.event is not None:
+            self.restart(p)
+            return
         if p.iteration == 1:
             self.scale_start = time.perf_counter()
         self.last = p
@@ -149,12 +162,26 @@ class RunLogger:
             self.line(f"scale {p.scale}/{p.num_scales - 1} ({h}x{w}) done: {p.iters} iterations "
                       f"in {secs:.1f} s, noise_amp {p.losses['noise_amp']:.4f}")
 
+    def restart(self, p: Progress) -> None:
+        """A scale restarts after diverging: log it, take back its progress."""
+        self.line(p.event)
+        if self.bar is not None:
+            self.bar.write(f"note: {p.event}")
+        done = self.unit[p.scale] * (p.iteration - 1)
+        self.percent -= done
+        if self.bar is not None:
+            self.bar.update(-done)
+
     def close(self, status: str) -> None:
-        self.write_progress(status)
+        """Final progress.json and closed files; write errors (a full disk) are ignored here so
+        that they never hide the error that stopped training."""
         if self.bar is not None:
             self.bar.close()
-        self.stats.close()
-        self.log.close()
+        for step in (lambda: self.write_progress(status), self.stats.close, self.log.close):
+            try:
+                step()
+            except OSError:
+                pass
 
 
 def _save_preview(out: Path, model: SinGAN, seed: int) -> None:
@@ -176,34 +203,45 @@ def run(args: argparse.Namespace) -> int:
     if args.image is None:
         image = io.image_to_tensor(default_image())
     else:
-        image = io.load_image(args.image)
+        image = io.load_image(args.image, max_pixels=args.max_pixels)
     device = resolve_device(args.device, args.threads)
+    geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
+                   scale_factor_init=config.scale_factor_init, exact_factor=config.mode == "sr")
+    need = validate.training_memory(config, list(geo.sizes))
     if args.dry_run:
-        from ..pyramid import geometry
-
-        geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
-                       scale_factor_init=config.scale_factor_init,
-                       exact_factor=config.mode == "sr")
         print(json.dumps({"preset": preset, "config": config.to_dict(),
                           "sizes": [list(s) for s in geo.sizes],
-                          "scale_factor": geo.scale_factor, "device": str(device)}, indent=2))
+                          "scale_factor": geo.scale_factor, "device": str(device),
+                          "memory_estimate": validate.format_bytes(need)}, indent=2))
         return 0
-    if out.exists():
-        if not out.is_dir():
-            raise CommandError(f"{out} exists and is not a folder")
-        if (out / io.CONFIG_NAME).exists() or (out / io.MODEL_NAME).exists():
+    _check_training_memory(need, device, config.max_size)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"{out} exists and is not a folder")
+    with RunLock(out):
+        io.remove_temp_files(out)
+        if os.path.lexists(out / io.CONFIG_NAME):  # without it, leftovers of a killed start
             if not args.force:
                 raise CommandError(f"{out} already holds a run; use --resume to continue it or "
                                    f"--force to overwrite it")
             _clear_run(out)
-    trainer = Trainer.from_image(image, config, device=device, seed=args.seed,
-                                 log_every=args.log_every, cuda_graphs=args.cuda_graphs)
-    extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
-                       "width": int(image.shape[-1])}, "preset": preset, "seed": args.seed}
-    io.save_run(trainer.model, out, trainer.state(), extra)  # scale -1: resumable from the start
-    say(f"training {source} ({image.shape[-1]}x{image.shape[-2]}) on {device}: "
-        f"{trainer.model.num_scales} scales, preset {preset}, run folder {out}", args.quiet)
-    return _train(trainer, out, args, extra, first_scale=0)
+        trainer = Trainer.from_image(image, config, device=device, seed=args.seed,
+                                     log_every=args.log_every, cuda_graphs=args.cuda_graphs)
+        extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
+                           "width": int(image.shape[-1])}, "preset": preset, "seed": args.seed}
+        io.save_run(trainer.model, out, trainer.state(), extra)  # scale -1: resumable
+        say(f"training {source} ({image.shape[-1]}x{image.shape[-2]}) on {device}: "
+            f"{trainer.model.num_scales} scales, preset {preset}, run folder {out}", args.quiet)
+        return _train(trainer, out, args, extra, first_scale=0)
+
+
+def _check_training_memory(need: int, device: torch.device, max_size: int) -> None:
+    """Refuse a training whose estimated memory exceeds what the device has free."""
+    free = validate.available_memory(device)
+    if free is not None and need > free:
+        raise CommandError(f"training at --max-size {max_size} needs about "
+                           f"{validate.format_bytes(need)} of memory, more than the "
+                           f"{validate.format_bytes(free)} free on {device}; use a smaller "
+                           f"--max-size or --max-channels")
 
 
 def _resume(args: argparse.Namespace, out: Path) -> int:
@@ -211,11 +249,20 @@ def _resume(args: argparse.Namespace, out: Path) -> int:
         raise CommandError("--resume and --force cannot be used together")
     info = io.read_run_info(out)
     device = resolve_device(args.device, args.threads)
+    with RunLock(out):
+        return _resume_locked(args, out, info, device)
+
+
+def _resume_locked(args: argparse.Namespace, out: Path, info: dict,
+                   device: torch.device) -> int:
     model = io.load(out, device=device, allow_incomplete=True)
     if model.is_complete:
         say(f"{out}: training is already complete ({model.num_scales} scales)", args.quiet)
         return 0
+    _check_training_memory(validate.training_memory(model.config, model.sizes), device,
+                           model.config.max_size)
     state = io.load_train_state(out, model)
+    io.remove_temp_files(out)  # after the checks: a damaged run stays exactly as it was
     try:
         trainer = Trainer.resume(model, state, log_every=args.log_every,
                                  cuda_graphs=args.cuda_graphs)
@@ -236,11 +283,20 @@ def _train(trainer: Trainer, out: Path, args: argparse.Namespace, extra: dict,
     t0 = time.perf_counter()
 
     def on_scale_end(tr: Trainer) -> None:
-        io.save_run(tr.model, out, tr.state(), extra)
+        try:
+            io.save_run(tr.model, out, tr.state(), extra)
+        except RunError as e:
+            raise RunError(f"{e}; the run keeps its last good checkpoint: free some space and "
+                           f"continue with `singan train --resume --out {out}`") from None
         _save_preview(out, tr.model, args.seed)
 
+    def progress(p: Progress) -> None:
+        stop.check()
+        logger.progress(p)
+
     try:
-        trainer.run(logger.progress, on_scale_end)
+        with GracefulStop(args.quiet) as stop:
+            trainer.run(progress, on_scale_end)
     except KeyboardInterrupt:
         done = trainer.model.num_trained
         logger.line(f"interrupted; {done} scale(s) saved")

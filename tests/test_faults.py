@@ -1,0 +1,164 @@
+"""Faults: a full disk while saving, running out of memory, diverging losses."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from conftest import QUICK_CLI
+import torch
+
+import singan
+from singan import io, training
+from singan.cli import main
+from singan.training import DivergenceError, Trainer
+
+
+
+def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, image_file, monkeypatch, capsys):
+    real_save = io.save_safetensors
+    calls = []
+
+    def save(tensors, metadata=None):
+        calls.append(1)
+        if len(calls) == 5:  # model file of the save after scale 1 (2 files per save)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(tensors, metadata=metadata)
+
+    monkeypatch.setattr(io, "save_safetensors", save)
+    run = tmp_path / "run"
+    assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors: cannot save (No space left on device)" in err
+    assert "last good checkpoint" in err and "--resume" in err and "Traceback" not in err
+    model = io.load(run, allow_incomplete=True)
+    assert model.num_trained == 1 and io.load_train_state(run, model).scale == 0
+    assert not list(run.rglob("*.tmp")) and not (run / ".lock").exists()
+    assert "stopped by an error" in (run / "log.txt").read_text()
+    monkeypatch.setattr(io, "save_safetensors", real_save)
+    assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 0
+    assert io.load(run).is_complete
+
+
+def test_disk_full_writing_samples_is_one_message(tiny_run, tmp_path, monkeypatch, capsys):
+    def full(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "atomic_write", full)
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert "seed0000.png: No space left on device" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("error,where", [
+    (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "GPU"),
+    (MemoryError(), "main"),
+])
+def test_out_of_memory_gives_advice(tmp_path, image_file, monkeypatch, capsys, error, where):
+    original = Trainer.train_scale
+
+    def train_scale(self, n, *a, **k):
+        if n == 1:
+            raise error
+        return original(self, n, *a, **k)
+
+    monkeypatch.setattr(Trainer, "train_scale", train_scale)
+    run = tmp_path / "run"
+    assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"singan train: error: out of {where} memory; use a smaller --max-size")
+    assert "--device cpu" in err and "--resume" in err and "Traceback" not in err
+    assert io.load(run, allow_incomplete=True).num_trained == 1
+
+
+def test_out_of_memory_while_sampling(tiny_run, tmp_path, monkeypatch, capsys):
+    from singan.cli import sample as sample_cmd
+
+    def oom(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(sample_cmd, "generate", oom)
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert "out of GPU memory; ask for a smaller output" in err and "--device cpu" in err
+
+
+# --- divergence ---------------------------------------------------------------------------------
+
+
+def inject(monkeypatch, value: float, scale: int, attempts: int | None):
+    """Make the reconstruction loss `value` during the 2nd iteration of `scale`, in the first
+    `attempts` times that scale is trained (None: every time)."""
+    real = training.rec_loss
+    left = {"attempts": attempts}
+    now = {"on": False, "calls": 0, "second": range(0)}
+
+    def rec_loss(fake, real_img):
+        now["calls"] += 1  # one call per generator step
+        loss = real(fake, real_img)
+        return loss * 0 + value if now["on"] and now["calls"] in now["second"] else loss
+
+    original = Trainer.train_scale
+
+    def train_scale(self, n, *a, **k):
+        g = self.config.g_steps
+        now.update(calls=0, second=range(g + 1, 2 * g + 1),
+                   on=n == scale and (left["attempts"] is None or left["attempts"] > 0))
+        if now["on"] and left["attempts"] is not None:
+            left["attempts"] -= 1
+        return original(self, n, *a, **k)
+
+    monkeypatch.setattr(training, "rec_loss", rec_loss)
+    monkeypatch.setattr(Trainer, "train_scale", train_scale)
+
+
+@pytest.fixture(scope="module")
+def half_rate_at_scale_1(tiny_image, tiny_config):
+    """A clean training whose scale 1 runs at half the learning rates."""
+    cfg = tiny_config.replace(iters=2)
+    clean = Trainer.from_image(tiny_image, cfg, seed=3, log_every=2)
+    for n in range(clean.model.num_scales):
+        clean.config = cfg.replace(lr_g=cfg.lr_g / 2, lr_d=cfg.lr_d / 2) if n == 1 else cfg
+        clean.train_scale(n)
+    return cfg, clean.model
+
+
+@pytest.mark.parametrize("value", [float("nan"), 1e9])
+def test_diverging_scale_restarts_with_lower_lr(tiny_image, half_rate_at_scale_1, monkeypatch,
+                                                value):
+    """A non-finite or exploding loss restarts the scale from its start at half the learning
+    rates: the result equals a clean run that trains that scale at half the rates."""
+    cfg, clean = half_rate_at_scale_1
+    inject(monkeypatch, value, scale=1, attempts=1)
+    events = []
+    trainer = Trainer.from_image(tiny_image, cfg, seed=3, log_every=2)
+    model = trainer.run(lambda p: p.event and events.append(p))
+    assert len(events) == 1 and events[0].scale == 1
+    assert "losses diverged" in events[0].event and "learning rates x0.5" in events[0].event
+    assert trainer.config == cfg  # the lower rates were for that scale only
+    a, b = model.state_dict(), clean.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_restarts_are_bounded(tiny_image, tiny_config, monkeypatch):
+    inject(monkeypatch, float("nan"), scale=1, attempts=None)
+    events = []
+    with pytest.raises(DivergenceError, match="after 3 restart"):
+        singan.train(tiny_image, tiny_config.replace(iters=2),
+                     callback=lambda p: p.event and events.append(p), log_every=2)
+    assert [e.event.split("(restart ")[1] for e in events] == ["1 of 3)", "2 of 3)", "3 of 3)"]
+
+
+def test_divergence_is_logged_and_a_clear_error(tmp_path, image_file, monkeypatch, capsys):
+    inject(monkeypatch, float("nan"), scale=1, attempts=1)
+    run = tmp_path / "run"
+    assert main(["train", str(image_file), "--out", str(run), "--log-every", "1"] + QUICK_CLI) == 0
+    assert "losses diverged (rec_loss nan" in (run / "log.txt").read_text()
+    assert all(torch.isfinite(t).all() for t in io.load(run).state_dict().values())
+    monkeypatch.undo()
+    inject(monkeypatch, float("nan"), scale=1, attempts=None)
+    assert main(["train", str(image_file), "--out", str(run), "--log-every", "1", "--force"]
+                + QUICK_CLI) == 2
+    err = capsys.readouterr().err
+    assert "losses diverged" in err and "Traceback" not in err
+    assert io.load(run, allow_incomplete=True).num_trained == 1
