@@ -1,0 +1,173 @@
+"""The web app through its HTTP API (gradio_client), against the app launched in this process."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zipfile
+import zlib
+
+import pytest
+from PIL import Image
+
+import singan
+from conftest import UI_TINY
+
+gradio_client = pytest.importorskip("gradio_client", reason="needs the `ui` extra")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+TRAIN_ORDER = ("max_size", "min_size", "iters", "base_channels", "max_channels")
+
+
+@pytest.fixture(scope="module")
+def client(ui_server):
+    return Client(ui_server.url, verbose=False)
+
+
+def train_args(image, name, mode="generation", seed=0, **changes):
+    s = dict(UI_TINY, **changes)
+    return (image, name, mode, s["preset"], *(s[k] for k in TRAIN_ORDER), seed)
+
+
+def wait_for(client, run, words, timeout=120.0):
+    """Poll the progress endpoint until its text contains one of `words`; returns the reply."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        reply = client.predict(run, api_name="/progress")
+        if any(w in reply[0] for w in words):
+            return reply
+        time.sleep(0.3)
+    raise AssertionError(f"run {run} never said any of {words}; last: {reply[0]!r}")
+
+
+def png_header(path, width, height):
+    """A PNG that declares width x height pixels but holds no image data."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(client, ui_server, tmp_path_factory):
+    """A tiny model trained through the Train tab on an uploaded 64x48 image."""
+    img = tmp_path_factory.mktemp("ui-img") / "hills.png"
+    singan.default_image(48, 64).save(img)
+    preview, name = client.predict(handle_file(str(img)), api_name="/check_image")
+    assert Image.open(preview).size == (64, 48) and name == "hills"
+    reply = client.predict(*train_args(handle_file(str(img)), "hills"), api_name="/train")
+    run = reply["value"]
+    assert run == "hills"
+    status, preview = wait_for(client, run, ["trained", "failed", "ended"])
+    assert "trained, 3 scales" in status, status
+    return run
+
+
+def test_train_shows_progress_and_preview(client, trained, ui_server):
+    status, preview = client.predict(trained, api_name="/progress")
+    assert status.startswith(f"**{trained}**: trained")
+    run_dir = ui_server.runs / trained
+    assert (run_dir / "input.png").exists() and (run_dir / "previews" / "scale_02.png").exists()
+    assert ui_server.workers.wait(trained, 5) == 0
+    # A page opened later (a reload, another tab) lists the run.
+    runs = Client(ui_server.url, verbose=False).predict(None, api_name="/list_runs")
+    assert trained in [c[0] for c in runs["choices"]]
+
+
+def test_sample_gallery_and_zip(client, trained):
+    gallery, zip_path = client.predict(trained, 5, 3, 0, 1.0, 1.5, api_name="/sample")
+    assert [g["caption"] for g in gallery] == ["seed0005", "seed0006", "seed0007"]
+    sizes = {Image.open(g["image"]).size for g in gallery}
+    assert sizes == {(48, 24)}  # 1.5 x the 32x24 finest scale
+    with zipfile.ZipFile(zip_path) as z:
+        assert z.namelist() == ["seed0005.png", "seed0006.png", "seed0007.png"]
+    # The same seed gives the same image.
+    again, _ = client.predict(trained, 6, 1, 0, 1.0, 1.5, api_name="/sample")
+    assert Image.open(again[0]["image"]).tobytes() == Image.open(gallery[1]["image"]).tobytes()
+
+
+def test_sample_start_scale_out_of_range_is_a_message(client, trained):
+    with pytest.raises(AppError, match="start scale must be between 0 and 2"):
+        client.predict(trained, 0, 1, 5, 1.0, 1.0, api_name="/sample")
+
+
+def test_model_download_and_upload(client, trained, ui_server):
+    zip_path = client.predict(trained, api_name="/download_model")
+    with zipfile.ZipFile(zip_path) as z:
+        assert sorted(z.namelist()) == [f"{trained}/config.json", f"{trained}/model.safetensors"]
+    runs, message = client.predict(handle_file(zip_path), trained, api_name="/upload_model")
+    new = runs["value"]
+    assert new != trained and new in message
+    assert (ui_server.runs / new / "model.safetensors").exists()
+    status, _ = client.predict(new, api_name="/progress")
+    assert "model ready" in status
+    gallery, _ = client.predict(new, 0, 1, 0, 1.0, 1.0, api_name="/sample")
+    mine, _ = client.predict(trained, 0, 1, 0, 1.0, 1.0, api_name="/sample")
+    assert Image.open(gallery[0]["image"]).tobytes() == Image.open(mine[0]["image"]).tobytes()
+
+
+def test_bad_image_uploads_give_a_message(client, ui_server, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(AppError, match="not an image file"):
+        client.predict(handle_file(str(text)), api_name="/check_image")
+    huge = png_header(tmp_path / "huge.png", 9000, 8000)
+    with pytest.raises(AppError, match="72000000 pixels, more than the limit"):
+        client.predict(handle_file(str(huge)), api_name="/check_image")
+    before = set(p.name for p in ui_server.runs.iterdir())
+    with pytest.raises(AppError, match="not an image file"):
+        client.predict(*train_args(handle_file(str(text)), "bad"), api_name="/train")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before  # nothing created
+
+
+def test_bad_model_zips_give_a_message(client, ui_server, trained, tmp_path):
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"PK\x03\x04 this is not really a zip")
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("readme.txt", "hello")
+    corrupt = tmp_path / "corrupt.zip"
+    run_dir = ui_server.runs / trained
+    with zipfile.ZipFile(corrupt, "w") as z:
+        z.write(run_dir / "config.json", "config.json")
+        z.writestr("model.safetensors", (run_dir / "model.safetensors").read_bytes()[:300])
+    cases = {garbage: "not a valid zip file", empty: "not a model zip",
+             corrupt: "not a usable model: .*corrupt or truncated"}
+    before = set(p.name for p in ui_server.runs.iterdir())
+    for path, message in cases.items():
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(path)), None, api_name="/upload_model")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before
+
+
+def test_bad_settings_and_missing_run_give_a_message(client):
+    with pytest.raises(AppError, match="min_size must be at least 8"):
+        client.predict(*train_args(None, "x", min_size=4), api_name="/train")
+    with pytest.raises(AppError, match="no run selected"):
+        client.predict(None, 0, 1, 0, 1.0, 1.0, api_name="/sample")
+    with pytest.raises(AppError, match="no run named"):
+        client.predict("../elsewhere", api_name="/download_model")
+
+
+def test_preset_settings_follow_preset_and_mode(client):
+    assert client.predict("tiny", "generation", api_name="/preset_settings") == \
+        (64, 20, 150, 16, 32)
+    assert client.predict("tiny", "sr", api_name="/preset_settings")[1] == 18
+
+
+def test_stop_and_resume(client, ui_server):
+    reply = client.predict(*train_args(None, "long", iters=30), api_name="/train")
+    run = reply["value"]
+    wait_for(client, run, ["training scale 2 of 3"])
+    client.predict(run, api_name="/stop")
+    assert ui_server.workers.wait(run, 60) == 130  # saved and exited on SIGINT
+    status, _ = wait_for(client, run, ["stopped after"])
+    assert "stopped after 1 of 3 scales; resume to continue" in status
+    client.predict(run, api_name="/resume")
+    with pytest.raises(AppError, match="only a stopped run can be resumed"):
+        client.predict(run, api_name="/resume")
+    status, _ = wait_for(client, run, ["trained", "failed", "ended"])
+    assert "trained, 3 scales" in status
