@@ -66,6 +66,12 @@ def trained(client, ui_server, tmp_path_factory):
     return run
 
 
+def test_served_locally_with_files_only_from_the_runs_folder(ui_server):
+    assert ui_server.url.startswith("http://127.0.0.1:")
+    assert ui_server.app.allowed_paths == [str(ui_server.runs.resolve())]
+    assert ui_server.app.share is False
+
+
 def test_train_shows_progress_and_preview(client, trained, ui_server):
     status, preview = client.predict(trained, api_name="/progress")
     assert status.startswith(f"**{trained}**: trained")

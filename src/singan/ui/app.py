@@ -263,7 +263,8 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
                                          elem_id="train-file")
                     train_preview = gr.Image(value=default_image(), label="Image to train on",
                                              format="png", interactive=False, height=200)
-                    run_name = gr.Textbox(label="Run name", placeholder="from the image's name")
+                    run_name = gr.Textbox(label="Run name", placeholder="from the image's name",
+                                          elem_id="run-name")
                     with gr.Row():
                         mode = gr.Radio(list(MODES), value="generation", label="Mode")
                         preset = gr.Dropdown(preset_names, value=DEFAULT_PRESET, label="Preset")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,12 +159,14 @@ class Workers:
         alive = proc.poll() is None if proc is not None else \
             _pid_is_worker(progress.get("pid"), run_dir)
         state = progress.get("status")
-        if state == "running" and not alive:
+        updated = progress.get("updated")
+        if alive and proc is not None and not (
+                isinstance(updated, (int, float)) and updated >= proc.started):
+            state = "starting"  # a new or resumed worker that has not reported yet
+        elif state == "running" and not alive:
             state = "lost"
         elif state is None:
-            if alive:
-                state = "starting"
-            elif (run_dir / io.MODEL_NAME).exists() and (run_dir / io.CONFIG_NAME).exists():
+            if (run_dir / io.MODEL_NAME).exists() and (run_dir / io.CONFIG_NAME).exists():
                 state = "ready"
             else:
                 state = "failed"
@@ -223,9 +226,10 @@ class Workers:
             if run_dir.name in self._procs and self._procs[run_dir.name].poll() is None:
                 raise UIError(f"run {run_dir.name!r} is already training")
             with open(run_dir / WORKER_LOG, "ab") as log:
-                self._procs[run_dir.name] = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=self.runs_dir, env=env)
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=self.runs_dir, env=env)
+                proc.started = time.time()  # progress.json older than this is a previous run's
+                self._procs[run_dir.name] = proc
 
     def stop(self, name: str) -> bool:
         """Ask a training worker to stop (SIGINT: it saves the finished scales and exits).
@@ -340,17 +344,12 @@ def _extract_model(zip_path: Path, dest: Path, label: str) -> None:
 
 def _copy_limited(z: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limit: int,
                   label: str) -> None:
-    """Decompress one member, refusing more than `limit` bytes whatever its header claims."""
-    too_big = UIError(f"{label}: {target.name} is larger than {limit} bytes")
+    """Decompress one member of at most `limit` bytes (zipfile never yields more bytes than
+    the size the zip declares, so checking that size is enough)."""
     if info.file_size > limit:
-        raise too_big
-    written = 0
+        raise UIError(f"{label}: {target.name} is larger than {limit} bytes")
     with z.open(info) as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            written += len(chunk)
-            if written > limit:
-                raise too_big
-            dst.write(chunk)
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def progress_text(st: RunStatus) -> str:
