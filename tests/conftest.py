@@ -18,8 +18,6 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu", help="device for the tests (cpu, cuda)")
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
-    parser.addoption("--ui-screenshots", default=None, metavar="DIR",
-                     help="also save the browser tests' screenshots in DIR (e.g. docs/ui)")
 
 
 def pytest_collection_modifyitems(config, items):

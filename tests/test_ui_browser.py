@@ -1,8 +1,4 @@
-"""The web app in a real browser: Playwright driving the system Chromium (headless).
-
-Screenshots go to a temporary folder; `pytest --ui-screenshots docs/ui` also copies them there
-(the README's pictures).
-"""
+"""The web app in a real browser: Playwright driving the system Chromium (headless)."""
 
 from __future__ import annotations
 
@@ -10,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 import singan
 from conftest import UI_TINY
@@ -35,37 +30,21 @@ def browser():
             b.close()
 
 
-@pytest.fixture
-def page(browser, ui_server):
+def open_page(browser, url):
+    """A fresh tab on the app; fails the test if the page fetches anything from elsewhere."""
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
-    outside = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((ui_server.url, "data:", "blob:")) else None)
+    page.outside = []
+    page.on("request", lambda r: page.outside.append(r.url)
+            if not r.url.startswith((url, "data:", "blob:")) else None)
     page.set_default_timeout(60_000)
-    page.goto(ui_server.url)
-    yield page
-    context.close()
-    assert outside == [], f"the page fetched from outside the app: {outside[:5]}"
+    page.goto(url)
+    return page
 
 
-@pytest.fixture(scope="module")
-def shots(request, tmp_path_factory):
-    """save(page, name): a screenshot, kept under --ui-screenshots DIR when given."""
-    keep = request.config.getoption("--ui-screenshots")
-    tmp = tmp_path_factory.mktemp("shots")
-
-    def save(page, name: str) -> Path:
-        path = tmp / f"{name}.png"
-        page.screenshot(path=str(path))
-        im = Image.open(path).convert("RGB")
-        assert im.getextrema() != ((255, 255),) * 3, "blank screenshot"
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            small = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.LANCZOS)
-            small.quantize(128).save(Path(keep) / path.name, optimize=True)
-        return path
-    return save
+def close_page(page):
+    page.context.close()
+    assert page.outside == [], f"the page fetched from outside the app: {page.outside[:5]}"
 
 
 def set_number(page, elem_id: str, value) -> None:
@@ -74,23 +53,24 @@ def set_number(page, elem_id: str, value) -> None:
     box.press("Tab")
 
 
-def test_upload_train_and_sample(page, shots, tmp_path):
+def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     img = tmp_path / "meadow.png"
     singan.default_image(48, 64).save(img)
+    page = open_page(browser, ui_server.url)
     page.locator("#train-file input[type=file]").set_input_files(str(img))
-    page.wait_for_function(
-        "document.querySelector('#run-name input, #run-name textarea').value == 'meadow'")
+    sync_api.expect(page.locator("#run-name textarea")).to_have_value("meadow")
     for field in ("max_size", "min_size", "iters", "base_channels", "max_channels"):
         set_number(page, "train-" + field.replace("_", "-"), UI_TINY[field])
     page.locator("#train-button").click()
-    status = page.locator("#run-status")
-    sync_api.expect(status).to_contain_text("meadow", timeout=30_000)
-    sync_api.expect(status).to_contain_text("trained, 3 scales", timeout=120_000)
-    sync_api.expect(page.locator("#train-preview img")).to_be_visible()
-    shots(page, "train")
+    sync_api.expect(page.locator("#run-status")).to_contain_text("meadow", timeout=30_000)
+    close_page(page)  # closing the tab does not stop the training
 
+    page = open_page(browser, ui_server.url)  # a reload finds the run and its progress
+    sync_api.expect(page.locator("#run-select input")).to_have_value("meadow")
+    sync_api.expect(page.locator("#run-status")).to_contain_text("trained, 3 scales",
+                                                                  timeout=120_000)
+    sync_api.expect(page.locator("#train-preview img")).to_be_visible()
     page.get_by_role("tab", name="Sample").click()
     page.locator("#sample-button").click()
-    thumbs = page.locator("#samples img")
-    sync_api.expect(thumbs).to_have_count(8, timeout=30_000)
-    shots(page, "sample")
+    sync_api.expect(page.locator("#samples img")).to_have_count(8, timeout=30_000)
+    close_page(page)
