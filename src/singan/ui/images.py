@@ -71,15 +71,6 @@ def editor_image(value: dict | None, size: tuple[int, int], *, strokes: bool = T
         im.resize((size[1], size[0]), Image.BICUBIC)
 
 
-def upload_image(path: str | None, size: tuple[int, int] | None = None) -> Image.Image | None:
-    """An uploaded image file as RGB (checked like every input file), optionally resized."""
-    if path is None:
-        return None
-    im = io.read_image(path)
-    return im if size is None or im.size == (size[1], size[0]) else \
-        im.resize((size[1], size[0]), Image.BICUBIC)
-
-
 def upload_mask(path: str | None, size: tuple[int, int]) -> Image.Image | None:
     """An uploaded mask file (white = region; alpha counts as the mask when present) as an "L"
     image of `size`, nearest-neighbour."""
