@@ -7,10 +7,12 @@ import time
 import zipfile
 import zlib
 
+import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageColor
 
 import singan
+from singan import io
 from conftest import UI_TINY
 
 gradio_client = pytest.importorskip("gradio_client", reason="needs the `ui` extra")
@@ -177,3 +179,109 @@ def test_stop_and_resume(client, ui_server):
         client.predict(run, api_name="/resume")
     status, _ = wait_for(client, run, ["trained", "failed", "ended"])
     assert "trained, 3 scales" in status
+
+
+# --- the applications ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mode_runs(ui_server, tiny_image):
+    """Tiny models trained in "sr" and "animation" mode, saved into the app's runs folder."""
+    names = {}
+    for mode in ("sr", "animation"):
+        config = singan.make_config("tiny", mode, max_size=32, min_size=16, base_channels=8,
+                                    max_channels=8, iters=2)
+        singan.save_run(singan.train(tiny_image, config, seed=0), ui_server.runs / f"m-{mode}")
+        names[mode] = f"m-{mode}"
+    return names
+
+
+def _png(path, array):
+    Image.fromarray(array).save(path)
+    return handle_file(str(path))
+
+
+def painted_editor(tmp_path, background: Image.Image, box=(4, 6, 14, 16), colour=(220, 30, 30)):
+    """What the page's ImageEditor sends after one stroke: background, one RGBA layer with the
+    stroke, and the composite. Returns (editor value, composite image, mask image)."""
+    bg = np.asarray(background.convert("RGBA"))
+    layer = np.zeros_like(bg)
+    top, left, bottom, right = box
+    layer[top:bottom, left:right] = (*colour, 255)
+    comp = bg.copy()
+    comp[top:bottom, left:right] = (*colour, 255)
+    mask = np.zeros(bg.shape[:2], np.uint8)
+    mask[top:bottom, left:right] = 255
+    value = {"background": _png(tmp_path / "bg.png", bg),
+             "layers": [_png(tmp_path / "layer.png", layer)],
+             "composite": _png(tmp_path / "comp.png", comp), "id": None}
+    return value, Image.fromarray(comp).convert("RGB"), Image.fromarray(mask)
+
+
+def test_edit_with_a_painted_mask_matches_the_library(client, trained, ui_server, tmp_path):
+    model = singan.load(ui_server.runs / trained)
+    value, edited, mask = painted_editor(tmp_path, io.tensor_to_image(model.reals[-1]))
+    (before, after), details = client.predict(trained, value, True, None, None, 1, False, 0, 3,
+                                              api_name="/edit")
+    assert Image.open(before).convert("RGB").tobytes() == edited.tobytes()
+    want = singan.edit(model, edited, mask, start_scale=1, seed=3)
+    assert Image.open(after).convert("RGB").tobytes() == io.tensor_to_image(want.blended).tobytes()
+    assert [d["caption"] for d in details] == ["model output", "mask"]
+    # Unticking "strokes are part of the picture" edits the background with the same mask.
+    (before, _), _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
+                                    api_name="/edit")
+    assert Image.open(before).convert("RGB").tobytes() == \
+        io.tensor_to_image(model.reals[-1]).tobytes()
+
+
+def test_edit_with_an_empty_mask_is_a_message(client, trained, ui_server, tmp_path):
+    model = singan.load(ui_server.runs / trained)
+    bg = io.tensor_to_image(model.reals[-1])
+    value = {"background": _png(tmp_path / "bg.png", np.asarray(bg)), "layers": [],
+             "composite": _png(tmp_path / "c.png", np.asarray(bg)), "id": None}
+    with pytest.raises(AppError, match="mask is empty"):
+        client.predict(trained, value, True, None, None, 1, False, 0, 0, api_name="/edit")
+
+
+def test_harmonize_uploads_at_all_scales(client, trained, ui_server, tmp_path):
+    model = singan.load(ui_server.runs / trained)
+    _, naive, mask = painted_editor(tmp_path, io.tensor_to_image(model.reals[-1]))
+    naive.save(tmp_path / "naive.png")
+    mask.save(tmp_path / "mask.png")
+    (before, after), per_scale = client.predict(
+        trained, None, True, handle_file(str(tmp_path / "naive.png")),
+        handle_file(str(tmp_path / "mask.png")), 2, True, 1, 0, api_name="/harmonize")
+    assert [d["caption"] for d in per_scale] == ["scale 1", "scale 2"]
+    assert Image.open(per_scale[1]["image"]).tobytes() == Image.open(after).tobytes()
+    assert Image.open(after).size == (32, 24)
+
+
+def test_paint_to_image(client, trained, ui_server, tmp_path):
+    canvas = client.predict(trained, api_name="/paint_canvas_blank")
+    colours = canvas["brush"]["colors"]  # the training image's k-means palette, k = 5
+    assert len(colours) == 5 and canvas["brush"]["color_mode"] == "fixed"
+    blank = Image.open(canvas["value"]["background"]).convert("RGB")
+    assert blank.size == (32, 24) and blank.getcolors() == [(32 * 24, ImageColor.getrgb(
+        colours[0]))]
+    quantised = client.predict(trained, api_name="/paint_canvas_image")["value"]["background"]
+    used = {c for _, c in Image.open(quantised).convert("RGB").getcolors()}
+    assert used <= {ImageColor.getrgb(c) for c in colours}
+    value, paint, _ = painted_editor(tmp_path, blank, colour=ImageColor.getrgb(colours[1]))
+    (shown, out) = client.predict(trained, value, None, 1, True, 2, 0, api_name="/paint")
+    assert Image.open(shown).convert("RGB").tobytes() == paint.tobytes()
+    assert Image.open(out).size == (32, 24)
+
+
+def test_super_resolution_and_animation(client, trained, mode_runs):
+    (before, after), png = client.predict(mode_runs["sr"], 2.0, 0, api_name="/super_resolve")
+    assert Image.open(before).size == Image.open(after).size == (64, 48)
+    assert Image.open(png).size == (64, 48)
+    with pytest.raises(AppError, match="sr mode"):
+        client.predict(trained, 2.0, 0, api_name="/super_resolve")
+    gif, mp4 = client.predict(mode_runs["animation"], 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 4 and im.size == (32, 24)
+    from singan.ui.tabs import HAS_MP4
+    assert (mp4 is not None) == HAS_MP4
+    with pytest.raises(AppError, match="animation mode"):
+        client.predict(trained, 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")

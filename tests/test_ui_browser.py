@@ -73,4 +73,18 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     page.get_by_role("tab", name="Sample").click()
     page.locator("#sample-button").click()
     sync_api.expect(page.locator("#samples img")).to_have_count(8, timeout=30_000)
+
+    # Paint a mask stroke on the training image with the mouse, then edit.
+    page.get_by_role("tab", name="Edit").click()
+    page.locator("#edit-editor button[aria-label='Brush']").click()
+    box = page.locator("#edit-editor canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 60, y - 10)
+    page.mouse.down()
+    for i in range(1, 13):
+        page.mouse.move(x - 60 + 10 * i, y - 10 + 2 * i)
+    page.mouse.up()
+    page.locator("#edit-button").click()
+    sync_api.expect(page.locator("#edit-result img").first).to_be_visible(timeout=60_000)
+    sync_api.expect(page.locator("#edit-details img")).to_have_count(2)
     close_page(page)

@@ -63,6 +63,16 @@ def _training_image(model: SinGAN) -> Image.Image:
     return to_image(model.reals[-1])
 
 
+def _brush(model: SinGAN, colours: list[str] | None = None) -> gr.Brush:
+    """A brush a tenth of the training image's short side wide (Gradio's automatic size is
+    far too big on small images), free colours or a fixed palette."""
+    size = max(1, round(min(model.sizes[-1]) / 10))
+    if colours is None:
+        return gr.Brush(default_size=size)
+    return gr.Brush(default_size=size, colors=colours, default_color=colours[1 % len(colours)],
+                    color_mode="fixed")
+
+
 def _fine_tune_callback(progress: gr.Progress):
     return lambda done, total: progress((done, total), desc="fine-tuning")
 
@@ -138,8 +148,10 @@ def inject_tab(ctx: Context, kind: str) -> None:
                            fine, seed], [result, extra], api_name=kind)
 
     def refresh(name, model):
-        image = _training_image(model) if model is not None else None
-        return (gr.ImageEditor(value=image), scale_slider("Injection scale", model, minimum=1))
+        if model is None:
+            return gr.ImageEditor(value=None), scale_slider("Injection scale", None, minimum=1)
+        return (gr.ImageEditor(value=_training_image(model), brush=_brush(model)),
+                scale_slider("Injection scale", model, minimum=1))
     ctx.on_model([editor, start], refresh)
 
 
@@ -162,9 +174,7 @@ def _paint_editor(model: SinGAN | None, blank: bool = False) -> gr.ImageEditor:
     if model is None:
         return gr.ImageEditor(value=None)
     colours, quantised, canvas = _palette(model)
-    return gr.ImageEditor(value=canvas if blank else quantised,
-                          brush=gr.Brush(colors=colours, default_color=colours[1 % len(colours)],
-                                         color_mode="fixed"))
+    return gr.ImageEditor(value=canvas if blank else quantised, brush=_brush(model, colours))
 
 
 def paint_tab(ctx: Context) -> None:
