@@ -105,3 +105,28 @@ def test_modes_train(tiny_image, mode):
                              iters=2)
     m = singan.train(tiny_image, cfg)
     assert m.is_complete and m.config.mode == mode
+
+
+def test_window_step_equals_crop_of_full_step(tiny_model):
+    """With norm="none" a window of the generator's output is exactly that crop of the image."""
+    cfg = tiny_model.config.replace(norm="none")
+    model = singan.SinGAN(cfg, tiny_model.sizes, tiny_model.scale_factor)
+    model.grow_to(2)
+    model.eval()
+    prev = torch.rand(1, 3, *model.sizes[1]) * 2 - 1
+    z = torch.randn(1, 3, *model.sizes[1])
+    full = model.scale_step(1, prev, z)
+    for win in [(0, 0, 8, 9), (3, 5, 10, 7), (model.sizes[1][0] - 6, model.sizes[1][1] - 6, 6, 6)]:
+        top, left, h, w = win
+        part = model.scale_step(1, prev, z, window=win)
+        assert torch.allclose(part, full[..., top:top + h, left:left + w], atol=1e-6)
+
+
+def test_crop_training_and_iteration_schedule(tiny_image, tiny_config):
+    cfg = tiny_config.replace(norm="none", crop_size=16, iters=6, iters_finest=2)
+    seen = {}
+    m = singan.train(tiny_image, cfg, callback=lambda p: seen.__setitem__(p.scale, p.iters))
+    assert m.is_complete
+    n = m.num_scales
+    assert seen[0] == 6 and seen[n - 1] == 2
+    assert [cfg.iters_at(k, n) for k in range(n)] == [seen[k] for k in range(n)]

@@ -32,13 +32,16 @@ class SinGANConfig:
     base_channels: int = 32  # width at scale 0
     max_channels: int = 128  # widths double every `channels_double_every` scales up to this
     channels_double_every: int = 4
+    norm: str = "batch"  # "batch" (the paper) or "none"
     noise_padding: bool = False  # draw noise over the padded border too (animation mode)
     # noise
     noise_amp_scale: float = 0.1  # sigma_n = noise_amp_scale * RMSE(real_n, upsampled reconstruction)
     redraw_z_rec: bool = False  # True: redraw the coarsest z_rec every iteration (original code)
     quantize_8bit: bool = False  # True: round-trip through 8 bits at every resize (original code)
     # optimisation
-    iters: int = 2000  # iterations per scale
+    iters: int = 2000  # iterations per scale (at the coarsest scale, see iters_finest)
+    iters_finest: int = 0  # iterations at the finest scale, linear in between (0: same as iters)
+    crop_size: int = 0  # train scales larger than this on random crops of this side (0: never)
     d_steps: int = 3  # critic steps per iteration
     g_steps: int = 3  # generator steps per iteration
     lr_g: float = 5e-4
@@ -63,9 +66,12 @@ class SinGANConfig:
         """Zero padding applied once at the generator input."""
         return (self.kernel_size - 1) * self.num_layers // 2
 
-    def iters_at(self, scale: int) -> int:
-        """Iterations spent on `scale`."""
-        return self.iters
+    def iters_at(self, scale: int, num_scales: int) -> int:
+        """Iterations spent on `scale` of a pyramid of `num_scales` scales."""
+        if not self.iters_finest or num_scales < 2:
+            return self.iters
+        t = scale / (num_scales - 1)
+        return max(1, round(self.iters + t * (self.iters_finest - self.iters)))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,8 +107,12 @@ class SinGANConfig:
         need(self.base_channels >= 1 and self.max_channels >= self.base_channels,
              "base_channels must be >= 1 and max_channels >= base_channels")
         need(self.channels_double_every >= 1, "channels_double_every must be >= 1")
+        need(self.norm in ("batch", "none"), f"norm must be batch or none, got {self.norm!r}")
         need(self.noise_amp_scale >= 0, "noise_amp_scale must be >= 0")
         need(self.iters >= 1, f"iters must be at least 1, got {self.iters}")
+        need(self.iters_finest >= 0, "iters_finest must be >= 0")
+        need(self.crop_size == 0 or self.crop_size >= 16,
+             f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
         need(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")
         for name in ("lr_g", "lr_d", "lr_scale"):
             need(getattr(self, name) > 0, f"{name} must be > 0")

@@ -16,19 +16,22 @@ from torch import nn
 from .config import SinGANConfig
 
 
-class ConvBlock(nn.Sequential):
-    """3x3 convolution without padding, BatchNorm, LeakyReLU(0.2)."""
+NORMS = ("batch", "none")
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3):
+
+class ConvBlock(nn.Sequential):
+    """3x3 convolution without padding, BatchNorm (or nothing), LeakyReLU(0.2)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, norm: str = "batch"):
         super().__init__(nn.Conv2d(in_ch, out_ch, kernel_size),
-                         nn.BatchNorm2d(out_ch),
+                         nn.BatchNorm2d(out_ch) if norm == "batch" else nn.Identity(),
                          nn.LeakyReLU(0.2))
 
 
 def _conv_stack(channels: int, num_layers: int, kernel_size: int, out_ch: int,
-                img_ch: int = 3) -> list[nn.Module]:
-    layers: list[nn.Module] = [ConvBlock(img_ch, channels, kernel_size)]
-    layers += [ConvBlock(channels, channels, kernel_size) for _ in range(num_layers - 2)]
+                norm: str) -> list[nn.Module]:
+    layers: list[nn.Module] = [ConvBlock(3, channels, kernel_size, norm)]
+    layers += [ConvBlock(channels, channels, kernel_size, norm) for _ in range(num_layers - 2)]
     layers.append(nn.Conv2d(channels, out_ch, kernel_size))
     return layers
 
@@ -39,8 +42,9 @@ class Generator(nn.Sequential):
     The output is (H - 2 * pad) x (W - 2 * pad) for an input of H x W.
     """
 
-    def __init__(self, channels: int, num_layers: int = 5, kernel_size: int = 3):
-        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 3), nn.Tanh())
+    def __init__(self, channels: int, num_layers: int = 5, kernel_size: int = 3,
+                 norm: str = "batch"):
+        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 3, norm), nn.Tanh())
 
 
 class Discriminator(nn.Sequential):
@@ -49,8 +53,9 @@ class Discriminator(nn.Sequential):
     Each score sees a patch of 1 + num_layers * (kernel_size - 1) pixels (11 for the paper).
     """
 
-    def __init__(self, channels: int, num_layers: int = 5, kernel_size: int = 3):
-        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 1))
+    def __init__(self, channels: int, num_layers: int = 5, kernel_size: int = 3,
+                 norm: str = "batch"):
+        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 1, norm))
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -129,11 +134,11 @@ class SinGAN(nn.Module):
 
     def new_generator(self, scale: int) -> Generator:
         c = self.config
-        return Generator(c.channels(scale), c.num_layers, c.kernel_size)
+        return Generator(c.channels(scale), c.num_layers, c.kernel_size, c.norm)
 
     def new_discriminator(self, scale: int) -> Discriminator:
         c = self.config
-        return Discriminator(c.channels(scale), c.num_layers, c.kernel_size)
+        return Discriminator(c.channels(scale), c.num_layers, c.kernel_size, c.norm)
 
     def add_scale(self, generator: Generator, noise_amp: float | torch.Tensor) -> None:
         """Append a trained generator and its noise amplitude."""
@@ -151,18 +156,27 @@ class SinGAN(nn.Module):
 
     def scale_step(self, scale: int, prev: torch.Tensor, z: torch.Tensor,
                    generator_net: nn.Module | None = None,
-                   noise_amp: torch.Tensor | float | None = None) -> torch.Tensor:
+                   noise_amp: torch.Tensor | float | None = None,
+                   window: tuple[int, int, int, int] | None = None) -> torch.Tensor:
         """Run the generator of `scale` on the up-sampled previous image `prev` and noise `z`.
 
         prev is (B, 3, H, W); z is (B, 3, H, W), or padded size with noise padding. Returns
-        prev + tanh(G(noise_amp * z + prev)), computed on zero-padded inputs.
+        prev + tanh(G(noise_amp * z + prev)), computed on zero-padded inputs. With
+        `window=(top, left, h, w)` only that window of the output is computed, exactly as it
+        would be in the whole image (the networks have no normalisation across positions when
+        `norm="none"`; with BatchNorm in training mode the statistics are the window's).
         """
         p = self.config.pad
         net = generator_net if generator_net is not None else self.generators[scale]
         amp = self.noise_amp[scale] if noise_amp is None else noise_amp
         prev_p = F.pad(prev, (p, p, p, p))
         z_p = z if self.config.noise_padding else F.pad(z, (p, p, p, p))
-        return net(amp * z_p + prev_p) + prev
+        if window is None:
+            return net(amp * z_p + prev_p) + prev
+        top, left, h, w = window
+        rows, cols = slice(top, top + h + 2 * p), slice(left, left + w + 2 * p)
+        x = amp * z_p[..., rows, cols] + prev_p[..., rows, cols]
+        return net(x) + prev[..., top:top + h, left:left + w]
 
     def draw_noise(self, scale: int, batch: int, size: tuple[int, int] | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:

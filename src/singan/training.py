@@ -142,6 +142,16 @@ class Trainer:
             x = model.upsample(x, model.sizes[k + 1])
         return x
 
+    def _crop_windows(self, n: int, iters: int) -> list[list[tuple[int, int, int, int]]]:
+        """Random (top, left, h, w) windows per iteration and critic step, or [] for no crops."""
+        c, (h, w) = self.config, self.model.sizes[n]
+        if not c.crop_size or max(h, w) <= c.crop_size:
+            return []
+        ch, cw = min(h, c.crop_size), min(w, c.crop_size)
+        u = torch.rand(iters, c.d_steps, 2, generator=self.gen, device=self.device).tolist()
+        return [[(int(a * (h - ch + 1)), int(b * (w - cw + 1)), ch, cw) for a, b in row]
+                for row in u]
+
     def train_scale(self, n: int, callback: Callback | None = None,
                     start: float | None = None) -> None:
         """Train scale n (with up to `train_depth - 1` coarser scales alongside) and append it."""
@@ -175,17 +185,21 @@ class Trainer:
             requires_grad(nets[k], True)
         g_opt = torch.optim.Adam(g_groups, lr=c.lr_g, betas=(c.beta1, c.beta2))
         d_opt = torch.optim.Adam(d_net.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
-        iters = c.iters_at(n)
+        iters = c.iters_at(n, model.num_scales)
         milestone = int(round(c.lr_decay_at * iters))
         scheds = [torch.optim.lr_scheduler.MultiStepLR(o, [milestone], c.lr_gamma)
                   for o in (g_opt, d_opt)]
 
-        def forward(x: torch.Tensor, zs: dict[int, torch.Tensor]) -> torch.Tensor:
-            for k in range(lo, n + 1):
-                x = model.scale_step(k, x, zs[k], nets[k], amps[k])
-                if k < n:
-                    x = model.upsample(x, model.sizes[k + 1])
-            return x
+        def forward(x: torch.Tensor, zs: dict[int, torch.Tensor],
+                    window: tuple[int, int, int, int] | None) -> torch.Tensor:
+            for k in range(lo, n):
+                x = model.upsample(model.scale_step(k, x, zs[k], nets[k], amps[k]),
+                                   model.sizes[k + 1])
+            return model.scale_step(n, x, zs[n], nets[n], amps[n], window)
+
+        # Large scales train on random crops (the same computation as on the whole image, on
+        # a window of it); all windows of the scale are drawn at once to avoid host syncs.
+        windows = self._crop_windows(n, iters)
 
         rec_z = {k: model.rec_noise(k) for k in range(lo, n + 1)}
         g_net.train()
@@ -207,11 +221,13 @@ class Trainer:
             for j in range(c.d_steps):
                 zs = {k: z[j:j + 1] for k, z in z_lo.items()}
                 zs[n] = z_n
+                win = windows[it][j] if windows else None
+                target = _crop(real, win)
                 with torch.no_grad():
-                    fake = forward(prevs[j:j + 1], zs)
-                d_real = d_net(real)
+                    fake = forward(prevs[j:j + 1], zs, win)
+                d_real = d_net(target)
                 d_fake = d_net(fake)
-                gp = gradient_penalty(d_net, real, fake, gen)
+                gp = gradient_penalty(d_net, target, fake, gen)
                 d_loss = d_wgan_loss(d_real, d_fake) + c.gp_weight * gp
                 d_opt.zero_grad(set_to_none=True)
                 d_loss.backward()
@@ -220,9 +236,9 @@ class Trainer:
             # Generator steps: regenerate the fake each time, with the last critic step's inputs.
             requires_grad(d_net, False)
             for _ in range(c.g_steps):
-                fake = forward(prevs[-1:], zs)
+                fake = forward(prevs[-1:], zs, win)
                 g_adv = g_adv_loss(d_net(fake))
-                rec = c.rec_weight * rec_loss(forward(rec_in, rec_z), real)
+                rec = c.rec_weight * rec_loss(forward(rec_in, rec_z, win), target)
                 g_loss = g_adv + rec
                 g_opt.zero_grad(set_to_none=True)
                 g_loss.backward()
@@ -260,6 +276,13 @@ class Trainer:
         self.discriminator = d_net
 
 
+def _crop(x: torch.Tensor, window: tuple[int, int, int, int] | None) -> torch.Tensor:
+    if window is None:
+        return x
+    top, left, h, w = window
+    return x[..., top:top + h, left:left + w]
+
+
 def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
           seed: int = 0, callback: Callback | None = None,
           on_scale_end: Callable[[Trainer], None] | None = None, log_every: int = 25) -> SinGAN:
@@ -279,7 +302,8 @@ def num_parameters(module: nn.Module) -> int:
 
 
 def expected_work(model: SinGAN) -> list[float]:
-    """Relative cost of one iteration per scale (pixels x width^2), for progress estimates."""
-    c = model.config
-    return [h * w * c.channels(n) ** 2 * c.iters_at(n) for n, (h, w) in enumerate(model.sizes)]
+    """Relative cost of training each scale (pixels x width^2 x iterations), for progress bars."""
+    c, crop = model.config, model.config.crop_size or 1 << 30
+    return [min(h, crop) * min(w, crop) * c.channels(n) ** 2 * c.iters_at(n, model.num_scales)
+            for n, (h, w) in enumerate(model.sizes)]
 

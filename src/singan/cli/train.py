@@ -79,7 +79,7 @@ class RunLogger:
         self.stats = open(out / "stats.jsonl", "a", encoding="utf-8")
         self.log = open(out / "log.txt", "a", encoding="utf-8")
         work = expected_work(model)
-        self.unit = [w / max(1, model.config.iters_at(n)) / sum(work) * 100
+        self.unit = [w / max(1, model.config.iters_at(n, model.num_scales)) / sum(work) * 100
                      for n, w in enumerate(work)]
         self.percent = self.start_percent = sum(work[:first_scale]) / sum(work) * 100
         self.bar = None
@@ -103,7 +103,7 @@ class RunLogger:
                 "num_scales": self.model.num_scales,
                 "scale": p.scale if p else self.model.num_trained,
                 "iteration": p.iteration if p else 0,
-                "iters": p.iters if p else self.model.config.iters_at(self.model.num_trained),
+                "iters": p.iters if p else self.model.config.iters_at(self.model.num_trained, self.model.num_scales),
                 "scales_done": self.model.num_trained,
                 "percent": round(min(self.percent, 100.0), 2), "elapsed": round(elapsed, 1),
                 "eta": None if eta is None or status != "running" else round(eta, 1)}
