@@ -79,8 +79,8 @@ def shared_data(*parts: str) -> Path:
 
 
 # Settings for a model that trains in seconds through the web app (Train tab field values).
-UI_TINY = {"preset": "tiny", "max_size": 32, "min_size": 16, "iters": 3, "base_channels": 8,
-           "max_channels": 8}
+UI_TINY = {"preset": "tiny", "max_size": 32, "min_size": 16, "iters": 3, "iters_finest": 0,
+           "base_channels": 8, "max_channels": 8}
 
 
 def _free_port() -> int:

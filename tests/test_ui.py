@@ -19,7 +19,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="needs the `ui` extr
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-TRAIN_ORDER = ("max_size", "min_size", "iters", "base_channels", "max_channels")
+TRAIN_ORDER = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +161,9 @@ def test_bad_settings_and_missing_run_give_a_message(client):
 
 
 def test_preset_settings_follow_preset_and_mode(client):
+    tiny = singan.PRESETS["tiny"]
     assert client.predict("tiny", "generation", api_name="/preset_settings") == \
-        (64, 20, 150, 16, 32)
+        tuple(getattr(tiny, f) for f in TRAIN_ORDER)
     assert client.predict("tiny", "sr", api_name="/preset_settings")[1] == 18
 
 

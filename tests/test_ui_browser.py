@@ -59,7 +59,11 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     page = open_page(browser, ui_server.url)
     page.locator("#train-file input[type=file]").set_input_files(str(img))
     sync_api.expect(page.locator("#run-name textarea")).to_have_value("meadow")
-    for field in ("max_size", "min_size", "iters", "base_channels", "max_channels"):
+    page.locator("#train-preset input").click()
+    page.get_by_role("option", name=UI_TINY["preset"]).click()
+    tiny = singan.PRESETS[UI_TINY["preset"]]
+    sync_api.expect(page.locator("#train-max-size input")).to_have_value(str(tiny.max_size))
+    for field in ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest"):
         set_number(page, "train-" + field.replace("_", "-"), UI_TINY[field])
     page.locator("#train-button").click()
     sync_api.expect(page.locator("#run-status")).to_contain_text("meadow", timeout=30_000)

@@ -23,7 +23,9 @@ from .common import Context, Models, guard, model_summary
 from .runs import UIError, Workers, latest_preview, progress_text, safe_name
 
 # Settings of the Train tab: config fields with a box of their own (others keep the preset's).
-TRAIN_FIELDS = ("max_size", "min_size", "iters", "base_channels", "max_channels")
+TRAIN_FIELDS = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
+FIELD_LABELS = {"iters": "iterations per scale",
+                "iters_finest": "iterations at the finest scale (0: same)"}
 MAX_UPLOAD_BYTES = 1 << 30
 POLL_SECONDS = 1.0
 
@@ -72,14 +74,15 @@ def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
                                   elem_id="run-name")
                 with gr.Row():
                     mode = gr.Radio(list(MODES), value="generation", label="Mode")
-                    preset = gr.Dropdown(sorted(PRESETS), value=DEFAULT_PRESET, label="Preset")
+                    preset = gr.Dropdown(sorted(PRESETS), value=DEFAULT_PRESET, label="Preset",
+                                         elem_id="train-preset")
                 defaults = make_config(DEFAULT_PRESET)
                 boxes = []
                 for row in (TRAIN_FIELDS[:3], TRAIN_FIELDS[3:]):
                     with gr.Row():
                         for f in row:
                             boxes.append(gr.Number(getattr(defaults, f), precision=0,
-                                                   label=f.replace("_", " "),
+                                                   label=FIELD_LABELS.get(f, f.replace("_", " ")),
                                                    elem_id="train-" + f.replace("_", "-")))
                 seed = gr.Number(0, precision=0, label="seed")
                 button = gr.Button("Train", variant="primary", elem_id="train-button")

@@ -137,6 +137,9 @@ def model_summary(model: SinGAN, info: dict) -> str:
     sizes = ", ".join(f"{h}x{w}" for h, w in model.sizes)
     img = info.get("image") or {}
     src = f" on `{Path(str(img.get('source', '?'))).name}`" if img else ""
+    first, last = c.iters_at(0, model.num_scales), c.iters_at(model.num_scales - 1,
+                                                              model.num_scales)
+    iters = first if first == last else f"{first}-{last}"
     return (f"{model.num_scales} scales ({sizes}; scale 0 = coarsest), mode `{c.mode}`, preset "
             f"`{info.get('preset', '?')}`{src}, widths {c.channels(0)}-"
-            f"{c.channels(model.num_scales - 1)}, {c.iters} iterations per scale")
+            f"{c.channels(model.num_scales - 1)}, {iters} iterations per scale")
