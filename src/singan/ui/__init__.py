@@ -11,6 +11,8 @@ import os
 from ..errors import SinGANError
 
 INSTALL_HINT = "pip install 'singan[ui]'"
+# Before gradio is first imported (by any module of this package): no usage reports.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 
 class MissingExtra(SinGANError):
@@ -18,8 +20,7 @@ class MissingExtra(SinGANError):
 
 
 def require_gradio():
-    """Import and return gradio with analytics off, or raise MissingExtra."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is first imported
+    """Import and return gradio, or raise MissingExtra."""
     try:
         import gradio
     except ImportError as e:

@@ -28,6 +28,9 @@ FIELD_LABELS = {"iters": "iterations per scale",
                 "iters_finest": "iterations at the finest scale (0: same)"}
 MAX_UPLOAD_BYTES = 1 << 30
 POLL_SECONDS = 1.0
+# Training images are small (tens to hundreds of pixels): show previews enlarged, not blurred.
+CSS = "#train-preview img, #animation img {width: 100%; height: 100%; object-fit: contain; " \
+      "image-rendering: pixelated;}"
 
 
 def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
@@ -201,7 +204,8 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         poll_out = [status, preview, preview_key, stop_btn, resume_btn, model_key]
         app.load(list_runs, [run], [run], api_name="list_runs")
         refresh.click(list_runs, [run], [run], api_name="refresh_runs")
-        run.change(guard(poll), [run, preview_key], poll_out, api_name="run_status")
+        run.change(guard(poll), [run, preview_key], poll_out, api_name="run_status",
+                   show_progress="hidden")
         timer.tick(guard(poll), [run, preview_key], poll_out, api_name="progress",
                    show_progress="hidden", concurrency_limit=None)
         model_key.change(guard(model_settings), [run, model_key],
@@ -217,5 +221,5 @@ def launch(app: gr.Blocks, runs_dir: str | os.PathLike, *, host: str = "127.0.0.
                       allowed_paths=[str(Path(runs_dir).resolve())],
                       max_file_size=MAX_UPLOAD_BYTES, show_error=True, ssr_mode=False,
                       prevent_thread_lock=prevent_thread_lock, quiet=quiet,
-                      footer_links=["api", "settings"], run_history=False,
+                      footer_links=["api", "settings"], run_history=False, css=CSS,
                       enable_monitoring=False, mcp_server=False, pwa=False)
