@@ -154,7 +154,7 @@ def test_bad_model_zips_give_a_message(client, ui_server, trained, tmp_path):
 def test_bad_settings_and_missing_run_give_a_message(client):
     with pytest.raises(AppError, match="min_size must be at least 8"):
         client.predict(*train_args(None, "x", min_size=4), api_name="/train")
-    with pytest.raises(AppError, match="no run selected"):
+    with pytest.raises(AppError, match="No run selected"):
         client.predict(None, 0, 1, 0, 1.0, 1.0, api_name="/sample")
     with pytest.raises(AppError, match="no run named"):
         client.predict("../elsewhere", api_name="/download_model")

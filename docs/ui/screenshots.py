@@ -22,9 +22,11 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def save(page, path: Path) -> None:
-    """A screenshot shrunk to 3/4 and stored with 96 colours (a few tens of KB)."""
-    page.screenshot(path=str(path))
+def save(page, path: Path, full_page: bool = False) -> None:
+    """A screenshot, once every image has loaded, shrunk to 3/4 and stored with 96 colours."""
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path), full_page=full_page)
     im = Image.open(path).convert("RGB")
     im = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.LANCZOS)
     im.quantize(96).save(path, optimize=True)
@@ -79,15 +81,14 @@ def main() -> None:
         stroke(page, "edit-editor", 80, 0)
         page.locator("#edit-button").click()
         expect(page.locator("#edit-result img").first).to_be_visible()
-        page.locator("#edit-result").scroll_into_view_if_needed()
-        save(page, out / "edit.png")
+        save(page, out / "edit.png", full_page=True)
 
         page.get_by_role("tab", name="Paint").click()
         stroke(page, "paint-editor", 100, 30)
         page.locator("#paint-button").click()
         expect(page.locator("#paint-result img").first).to_be_visible()
-        page.locator("#paint-result").scroll_into_view_if_needed()
-        save(page, out / "paint.png")
+        save(page, out / "paint.png", full_page=True)
+        page.wait_for_timeout(2000)  # let the editors finish their uploads
         browser.close()
     workers.close()
     app.close()

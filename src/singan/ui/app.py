@@ -159,16 +159,19 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
     models = Models(workers, device)
 
     def poll(name, shown):
-        """Progress text, newest preview (skipped when unchanged), button states, model key."""
-        if not name:
-            return ("No run selected. Train one in the **Train** tab or upload a model in "
-                    "**Model files**.", None, "", gr.Button(interactive=False),
-                    gr.Button(visible=False), "")
-        st = workers.status(name)
+        """Progress text, newest preview (skipped when unchanged), button states, model key.
+
+        Never raises: it runs every second, and a run deleted meanwhile is just reported.
+        """
+        try:
+            st = workers.status(name)
+        except UIError as e:
+            return (str(e), None, "", gr.Button(interactive=False), gr.Button(visible=False),
+                    "")
         prev = latest_preview(workers.path(name))
         prev_key = f"{prev}:{prev.stat().st_mtime_ns}" if prev else ""
         preview = gr.skip() if prev_key == shown else (str(prev) if prev else None)
-        key = models.key(name)
+        key = models.key(name, st)
         return (progress_text(st), preview, prev_key,
                 gr.Button(interactive=st.state in ("starting", "running")),
                 gr.Button(visible=st.state in ("interrupted", "lost")),
@@ -204,9 +207,9 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         poll_out = [status, preview, preview_key, stop_btn, resume_btn, model_key]
         app.load(list_runs, [run], [run], api_name="list_runs")
         refresh.click(list_runs, [run], [run], api_name="refresh_runs")
-        run.change(guard(poll), [run, preview_key], poll_out, api_name="run_status",
+        run.change(poll, [run, preview_key], poll_out, api_name="run_status",
                    show_progress="hidden")
-        timer.tick(guard(poll), [run, preview_key], poll_out, api_name="progress",
+        timer.tick(poll, [run, preview_key], poll_out, api_name="progress",
                    show_progress="hidden", concurrency_limit=None)
         model_key.change(guard(model_settings), [run, model_key],
                          [c for outputs, _ in ctx.refreshers for c in outputs],

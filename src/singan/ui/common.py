@@ -19,7 +19,7 @@ from PIL import Image
 from .. import io
 from ..errors import SinGANError
 from ..models import SinGAN
-from .runs import UIError, Workers, progress_text
+from .runs import RunStatus, UIError, Workers, progress_text
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,15 @@ class Models:
         self._cache: dict[tuple, SinGAN] = {}
         self._lock = threading.Lock()
 
-    def key(self, name: str) -> tuple | None:
+    def key(self, name: str, status: RunStatus | None = None) -> tuple | None:
         """Identifies the model file of a finished run, or None while it has no model."""
-        st = self.workers.status(name)
+        st = status or self.workers.status(name)
         if not st.has_model:
             return None
         f = (self.workers.path(name) / io.MODEL_NAME).stat()
         return name, f.st_mtime_ns, f.st_size
 
     def get(self, name: str | None) -> SinGAN:
-        if not name:
-            raise UIError("no run selected: train a model or upload one first")
         key = self.key(name)
         if key is None:
             raise UIError(f"run {name!r} has no finished model yet: "

@@ -137,7 +137,7 @@ class Workers:
     def path(self, name: str | None) -> Path:
         """The folder of run `name`, which must be a run folder directly inside runs_dir."""
         if not name:
-            raise UIError("no run selected: train a model or upload one first")
+            raise UIError("No run selected: train a model or upload one first.")
         path = self.runs_dir / name
         if name != safe_name(name) or not path.is_dir():
             raise UIError(f"no run named {name!r} in {self.runs_dir}")

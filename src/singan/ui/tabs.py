@@ -73,6 +73,15 @@ def _brush(model: SinGAN, colours: list[str] | None = None) -> gr.Brush:
                     color_mode="fixed")
 
 
+def _uploaded(path: str, size: tuple[int, int], what: str) -> Image.Image:
+    """Read an uploaded picture, telling the user when it will be resized."""
+    image = io.read_image(path)
+    if image.size != (size[1], size[0]):
+        gr.Info(f"{what} is {image.width}x{image.height}; it is resized to the training "
+                f"image's {size[1]}x{size[0]}")
+    return image
+
+
 def _fine_tune_callback(progress: gr.Progress):
     return lambda done, total: progress((done, total), desc="fine-tuning")
 
@@ -99,7 +108,7 @@ def inject_tab(ctx: Context, kind: str) -> None:
         model = ctx.models.get(name)
         size = model.sizes[-1]
         # Uploads keep their size: the application resizes them (or refuses another aspect).
-        image = io.read_image(image_file) if image_file else \
+        image = _uploaded(image_file, size, image_label) if image_file else \
             editor_image(value, size, strokes=bool(strokes))
         mask = upload_mask(mask_file, size) if mask_file else editor_mask(value, size)
         scales = list(injection_scales(model)) if all_scales else [int(start)]
@@ -181,7 +190,8 @@ def paint_tab(ctx: Context) -> None:
     def run(name, value, paint_file, start, quantized, fine, seed, progress=gr.Progress()):
         model = ctx.models.get(name)
         h, w = model.sizes[-1]
-        paint = io.read_image(paint_file) if paint_file else editor_image(value, (h, w))
+        paint = _uploaded(paint_file, (h, w), "Paint") if paint_file else \
+            editor_image(value, (h, w))
         fine = int(fine or 0)
         out = apps.paint_to_image(model, paint, start_scale=int(start), quantize=bool(quantized),
                                   fine_tune_iters=fine if quantized else None, seed=int(seed),
