@@ -42,6 +42,7 @@ class SinGANConfig:
     iters: int = 2000  # iterations per scale (at the coarsest scale, see iters_finest)
     iters_finest: int = 0  # iterations at the finest scale, linear in between (0: same as iters)
     crop_size: int = 0  # train scales larger than this on random crops of this side (0: never)
+    prev_pool: int = 0  # >0: draw this many random coarse samples per scale and reuse them
     d_steps: int = 3  # critic steps per iteration
     g_steps: int = 3  # generator steps per iteration
     lr_g: float = 5e-4
@@ -111,6 +112,7 @@ class SinGANConfig:
         need(self.noise_amp_scale >= 0, "noise_amp_scale must be >= 0")
         need(self.iters >= 1, f"iters must be at least 1, got {self.iters}")
         need(self.iters_finest >= 0, "iters_finest must be >= 0")
+        need(self.prev_pool >= 0, "prev_pool must be >= 0")
         need(self.crop_size == 0 or self.crop_size >= 16,
              f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
         need(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")

@@ -18,15 +18,18 @@ def g_adv_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None,
+                     u: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP term, unweighted: mean over pixels of (||grad||_2 - 1)^2.
 
     As the original: one interpolation coefficient per image, and the gradient norm taken per
     pixel over channels (1-Lipschitz per patch), averaged over batch and positions. No gradient
-    flows to whatever produced `fake`.
+    flows to whatever produced `fake`. `u` (B, 1, 1, 1) gives the coefficients; by default they
+    are drawn uniformly from `generator`.
     """
-    u = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=real.device,
-                   dtype=real.dtype)
+    if u is None:
+        u = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=real.device,
+                       dtype=real.dtype)
     interp = (u * real + (1 - u) * fake.detach()).requires_grad_(True)
     scores = critic(interp)
     (grad,) = torch.autograd.grad(scores.sum(), interp, create_graph=True)

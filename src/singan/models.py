@@ -71,6 +71,16 @@ def init_weights(module: nn.Module, generator: torch.Generator | None = None) ->
             nn.init.zeros_(m.bias)
 
 
+def crop_window(x: torch.Tensor, top: int | torch.Tensor, left: int | torch.Tensor, h: int,
+                w: int) -> torch.Tensor:
+    """The (h, w) window of x at (top, left); corners may be 0-dim tensors (no host sync)."""
+    if isinstance(top, int) and isinstance(left, int):
+        return x[..., top:top + h, left:left + w]
+    rows = top + torch.arange(h, device=x.device)
+    cols = left + torch.arange(w, device=x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
 def receptive_field(num_layers: int = 5, kernel_size: int = 3) -> int:
     """Side of the patch one critic score sees."""
     return 1 + num_layers * (kernel_size - 1)
@@ -174,9 +184,9 @@ class SinGAN(nn.Module):
         if window is None:
             return net(amp * z_p + prev_p) + prev
         top, left, h, w = window
-        rows, cols = slice(top, top + h + 2 * p), slice(left, left + w + 2 * p)
-        x = amp * z_p[..., rows, cols] + prev_p[..., rows, cols]
-        return net(x) + prev[..., top:top + h, left:left + w]
+        x = amp * crop_window(z_p, top, left, h + 2 * p, w + 2 * p) + \
+            crop_window(prev_p, top, left, h + 2 * p, w + 2 * p)
+        return net(x) + crop_window(prev, top, left, h, w)
 
     def draw_noise(self, scale: int, batch: int, size: tuple[int, int] | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
