@@ -130,6 +130,7 @@ class Workers:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.device, self.threads = device, threads
         self._procs: dict[str, subprocess.Popen] = {}
+        self._signalled: set[int] = set()  # pids sent SIGINT
         self._lock = threading.Lock()
 
     # --- listing -----------------------------------------------------------------------------
@@ -234,7 +235,8 @@ class Workers:
     def stop(self, name: str) -> bool:
         """Ask a training worker to stop (SIGINT: it saves the finished scales and exits).
 
-        Returns False when the run has no live worker.
+        Returns False when the run has no live worker. A worker is signalled once: a second
+        SIGINT would cut short the saving that the first one started.
         """
         run_dir = self.path(name)
         proc = self._procs.get(name)
@@ -246,7 +248,10 @@ class Workers:
             pid = _read_json(run_dir / "progress.json").get("pid")
             if not _pid_is_worker(pid, run_dir):
                 return False
-        os.kill(pid, signal.SIGINT)
+        with self._lock:
+            if pid not in self._signalled:
+                self._signalled.add(pid)
+                os.kill(pid, signal.SIGINT)
         return True
 
     def wait(self, name: str, timeout: float | None = None) -> int | None:
@@ -256,8 +261,8 @@ class Workers:
 
     def close(self) -> None:
         """Stop every worker this object started and wait for them (used by tests)."""
-        for name, proc in list(self._procs.items()):
-            if proc.poll() is None:
+        for proc in self._procs.values():
+            if proc.poll() is None and proc.pid not in self._signalled:
                 proc.send_signal(signal.SIGINT)
         for proc in self._procs.values():
             try:
