@@ -23,7 +23,7 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 
 def measure(preset: str, image_path: str | None, device: str, iters: int, threads: int | None,
-            overrides: dict) -> dict:
+            overrides: dict, graphs: bool = False) -> dict:
     """Run in this process: time `iters` iterations per scale of `preset`."""
     import torch
 
@@ -35,37 +35,40 @@ def measure(preset: str, image_path: str | None, device: str, iters: int, thread
         torch.set_num_threads(threads)
     image = io.load_image(image_path) if image_path else io.image_to_tensor(singan.default_image())
     full = singan.make_config(preset, **overrides)
-    short = full.replace(iters=iters)
-    if hasattr(short, "iters_schedule"):
-        short = short.replace(iters_schedule=())
+    short = full.replace(iters=iters, iters_finest=0)
     stamps: dict[int, list[float]] = {}
 
     def on_progress(p):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        stamps.setdefault(p.scale, []).append(time.perf_counter())
+        stamps.setdefault(p.scale, []).append((time.perf_counter(), time.process_time()))
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    trainer = Trainer.from_image(image, short, device=device, seed=0)
+    trainer = Trainer.from_image(image, short, device=device, seed=0, cuda_graphs=graphs)
     t0 = time.perf_counter()
     trainer.run(on_progress)
     wall = time.perf_counter() - t0
     model = trainer.model
     rows, total = [], 0.0
+    cpu_total = 0.0
     for n, ts in sorted(stamps.items()):
-        per_iter = (ts[-1] - ts[0]) / max(1, len(ts) - 1)
+        per_iter = (ts[-1][0] - ts[0][0]) / max(1, len(ts) - 1)
+        cpu_per_iter = (ts[-1][1] - ts[0][1]) / max(1, len(ts) - 1)
         full_iters = full.iters_at(n, model.num_scales)
         total += per_iter * full_iters
+        cpu_total += cpu_per_iter * full_iters
         rows.append({"scale": n, "size": list(model.sizes[n]), "channels": full.channels(n),
-                     "s_per_iter": per_iter, "iters": full_iters,
-                     "extrapolated_s": per_iter * full_iters})
+                     "s_per_iter": per_iter, "cpu_s_per_iter": cpu_per_iter,
+                     "iters": full_iters, "extrapolated_s": per_iter * full_iters})
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"preset": preset, "device": device, "threads": torch.get_num_threads(),
+            "cuda_graphs": graphs,
             "image": image_path or "<default>", "scales": rows,
             "sum_s_per_iter": sum(r["s_per_iter"] for r in rows),
-            "extrapolated_total_s": total, "measured_wall_s": wall,
+            "extrapolated_total_s": total, "extrapolated_cpu_s": cpu_total,
+            "measured_wall_s": wall,
             "peak_mem_mib": peak, "peak_kind": "cuda allocated" if device.startswith("cuda")
             else "process max RSS"}
 
@@ -80,18 +83,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. max_size=128")
+    ap.add_argument("--graphs", action="store_true", help="replay iterations as CUDA graphs")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     if args.child:
         print(json.dumps(measure(args.preset[0], args.image, args.device, args.iters + 1,
-                                 args.threads, overrides)))
+                                 args.threads, overrides, args.graphs)))
         return
     results = []
     for preset in args.preset:
         cmd = [sys.executable, __file__, "--child", "--preset", preset, "--device", args.device,
                "--iters", str(args.iters)] + (["--image", args.image] if args.image else []) + \
+              (["--graphs"] if args.graphs else []) + \
               (["--threads", str(args.threads)] if args.threads else []) + \
               (["--set", *args.set] if args.set else [])
         env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -102,15 +107,17 @@ def main() -> None:
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
     for r in results:
-        print(f"\n## preset {r['preset']} on {r['device']} ({r['threads']} threads), "
-              f"image {r['image']}")
-        print("| scale | size | width | s/iter | iters | extrapolated s |")
-        print("|---|---|---|---|---|---|")
+        print(f"\n## preset {r['preset']} on {r['device']} ({r['threads']} threads, CUDA graphs "
+              f"{'on' if r['cuda_graphs'] else 'off'}), image {r['image']}")
+        print("| scale | size | width | s/iter | CPU s/iter | iters | extrapolated s |")
+        print("|---|---|---|---|---|---|---|")
         for s in r["scales"]:
             print(f"| {s['scale']} | {s['size'][0]}x{s['size'][1]} | {s['channels']} | "
-                  f"{s['s_per_iter']:.4f} | {s['iters']} | {s['extrapolated_s']:.0f} |")
+                  f"{s['s_per_iter']:.4f} | {s['cpu_s_per_iter']:.4f} | {s['iters']} | "
+                  f"{s['extrapolated_s']:.0f} |")
         print(f"sum of s/iter over scales: {r['sum_s_per_iter']:.3f}; extrapolated full run: "
-              f"{r['extrapolated_total_s']:.0f} s ({r['extrapolated_total_s'] / 60:.1f} min); "
+              f"{r['extrapolated_total_s']:.0f} s ({r['extrapolated_total_s'] / 60:.1f} min), "
+              f"CPU time {r['extrapolated_cpu_s']:.0f} s; "
               f"peak memory {r['peak_mem_mib']:.0f} MiB ({r['peak_kind']})")
     if args.json:
         with open(args.json, "w") as f:

@@ -151,6 +151,8 @@ PRESETS: dict[str, SinGANConfig] = {
     "paper": SinGANConfig(),
     "tiny": SinGANConfig(max_size=64, min_size=20, base_channels=16, max_channels=32,
                          iters=150),
+    "fast": SinGANConfig(norm="none", base_channels=32, max_channels=32, crop_size=48,
+                         iters=500, iters_finest=200, prev_pool=64),
 }
 
 DEFAULT_PRESET = "paper"

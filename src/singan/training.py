@@ -12,6 +12,7 @@ Differences from the original code, all deliberate (see README):
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -326,15 +327,21 @@ class Trainer:
                 self._step(st, inp)
             torch.cuda.current_stream().wait_stream(side)
             state["done"] += 1
-            if state["done"] == warmup:
+            if state["done"] == warmup and not state.get("failed"):
                 static.update({k: v.clone() for k, v in inp.items()})
                 sums = {k: v.clone() for k, v in st.sums.items()}
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    self._step(st, static)
-                # Capturing ran no kernels: restore the loss sums it recorded into.
-                for k, v in sums.items():
-                    st.sums[k].copy_(v)
+                try:
+                    with torch.cuda.graph(graph):
+                        self._step(st, static)
+                except RuntimeError as e:  # keep training eagerly rather than fail
+                    warnings.warn(f"CUDA graph capture failed, training without graphs: {e}")
+                    state["failed"] = True
+                    return
+                finally:
+                    # Capturing runs no kernels: restore what it recorded into.
+                    for k, v in sums.items():
+                        st.sums[k].copy_(v)
                 state["graph"] = graph
 
         return step

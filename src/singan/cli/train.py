@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     add_device_args(p)
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a CUDA device, replay each iteration as a CUDA graph (same results, "
+                        "much less launch overhead)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last finished scale")
     p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                                    f"--force to overwrite it")
             _clear_run(out)
     trainer = Trainer.from_image(image, config, device=device, seed=args.seed,
-                                 log_every=args.log_every)
+                                 log_every=args.log_every, cuda_graphs=args.cuda_graphs)
     extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
                        "width": int(image.shape[-1])}, "preset": preset, "seed": args.seed}
     io.save_run(trainer.model, out, trainer.state(), extra)  # scale -1: resumable from the start
@@ -209,7 +212,8 @@ def _resume(args: argparse.Namespace, out: Path) -> int:
         return 0
     state = io.load_train_state(out, model)
     try:
-        trainer = Trainer.resume(model, state, log_every=args.log_every)
+        trainer = Trainer.resume(model, state, log_every=args.log_every,
+                                 cuda_graphs=args.cuda_graphs)
     except RuntimeError as e:
         raise RunError(f"{out}: cannot restore the training state on {device} ({e}); resume on "
                        f"the device type it was trained on") from None

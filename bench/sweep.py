@@ -1,0 +1,78 @@
+"""Train several configurations on a folder of images in parallel worker processes and keep
+their samples, for comparing configurations (scored afterwards with `singan eval` or
+bench/places.py). On a GPU, several workers share the device.
+
+    python bench/sweep.py --images DIR --configs configs.json --device cuda --workers 8 --out OUT
+
+configs.json maps a name to {"preset": P, "set": {field: value, ...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+
+def job(args: tuple) -> dict:
+    name, spec, image_path, device, samples, out, graphs = args
+    import torch
+
+    import singan
+    from singan import io
+
+    torch.set_num_threads(1)
+    cfg = singan.make_config(spec.get("preset", "paper"), **spec.get("set", {}))
+    image = io.load_image(image_path)
+    t0 = time.perf_counter()
+    try:
+        model = singan.train(image, cfg, device=device, seed=spec.get("seed", 0),
+                             cuda_graphs=graphs)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        secs = time.perf_counter() - t0
+        x = singan.generate(model, samples, seeds=list(range(samples)))
+        folder = Path(out) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = Path(image_path).stem
+        for i in range(samples):
+            io.save_image(x[i], folder / f"{stem}_s{i}.png")
+        return {"config": name, "image": stem, "train_s": round(secs, 2), "ok": True}
+    except Exception as e:  # report and go on with the other jobs
+        return {"config": name, "image": Path(image_path).stem, "ok": False, "error": repr(e)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", required=True, help="folder of training images")
+    ap.add_argument("--configs", required=True, help="JSON file of named configurations")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--graphs", action="store_true", help="CUDA graphs for training")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    configs = json.loads(Path(args.configs).read_text())
+    images = sorted(p for p in Path(args.images).iterdir()
+                    if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    # Image by image, so that every configuration advances together.
+    jobs = [(name, spec, str(img), args.device, args.samples, args.out, args.graphs)
+            for img in images for name, spec in configs.items()]
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    log = open(Path(args.out) / "sweep.jsonl", "a")
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        for rec in pool.imap_unordered(job, jobs):
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+
+
+if __name__ == "__main__":
+    main()
