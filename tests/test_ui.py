@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import struct
 import time
 import zipfile
@@ -169,7 +170,13 @@ def test_preset_settings_follow_preset_and_mode(client):
 
 def test_stop_and_resume(client, ui_server):
     # Scale 0 takes 3 iterations, the next ones thousands: stopped during scale 1 for sure.
-    reply = client.predict(*train_args(None, "long", iters_finest=5000), api_name="/train")
+    # The worker starts while this process ignores SIGINT, as `singan ui &` would: Stop must
+    # work all the same.
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        reply = client.predict(*train_args(None, "long", iters_finest=5000), api_name="/train")
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     run = reply["value"]
     wait_for(client, run, ["training scale 2 of 3"])
     client.predict(run, api_name="/stop")

@@ -30,6 +30,11 @@ OUTPUTS = "outputs"  # files the app writes for download (zips, animations)
 MAX_MODEL_BYTES = 1 << 30  # model.safetensors in an uploaded zip
 MAX_ZIP_ENTRIES = 1000
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
+# `python -m singan`, with Python's own SIGINT handling restored first: a worker inherits an
+# ignored SIGINT from an app started in the background (`singan ui &`), and the Stop button
+# relies on SIGINT (the worker then saves its finished scales and exits with status 130).
+WORKER_MAIN = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "runpy.run_module('singan', run_name='__main__', alter_sys=True)")
 
 
 class UIError(SinGANError):
@@ -220,7 +225,7 @@ class Workers:
         env = dict(os.environ)
         src = str(Path(__file__).resolve().parents[2])  # the folder that holds `singan/`
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", "singan", *argv, "--quiet", "--device", self.device]
+        cmd = [sys.executable, "-c", WORKER_MAIN, *argv, "--quiet", "--device", self.device]
         if self.threads is not None:
             cmd += ["--threads", str(self.threads)]
         with self._lock:
