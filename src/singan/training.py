@@ -72,6 +72,7 @@ class Trainer:
         self.discriminator = discriminator
         self.log_every = log_every
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.graph_warmup = 3  # eager iterations per scale before capturing the graph
 
     @classmethod
     def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
@@ -278,7 +279,8 @@ class Trainer:
         start = time.perf_counter() if start is None else start
         st = self._setup_scale(n)
         milestone = int(round(c.lr_decay_at * st.iters))
-        step = self._graphed_step(st) if self.cuda_graphs else (lambda inp: self._step(st, inp))
+        step = self._graphed_step(st, self.graph_warmup) if self.cuda_graphs else \
+            (lambda inp: self._step(st, inp))
         count = 0
         for it in range(st.iters):
             if it == milestone:
