@@ -181,9 +181,6 @@ class Workers:
         message = _last_line(run_dir / WORKER_LOG) if state in ("failed", "lost") else ""
         return RunStatus(name, state, progress, message)
 
-    def is_alive(self, name: str) -> bool:
-        return self.status(name).state in ("starting", "running")
-
     # --- training ----------------------------------------------------------------------------
 
     def start(self, image: str | os.PathLike | None, name: str, *, preset: str, mode: str,
@@ -221,7 +218,8 @@ class Workers:
         self._spawn(run_dir, ["train", "--resume", "--out", str(run_dir)])
 
     def _spawn(self, run_dir: Path, argv: list[str]) -> None:
-        """Start `python -m singan ARGV --quiet --device D`, importing this very package."""
+        """Start `python -m singan ARGV --quiet --device D` (through WORKER_MAIN), importing
+        this very package."""
         env = dict(os.environ)
         src = str(Path(__file__).resolve().parents[2])  # the folder that holds `singan/`
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
@@ -231,11 +229,12 @@ class Workers:
         with self._lock:
             if run_dir.name in self._procs and self._procs[run_dir.name].poll() is None:
                 raise UIError(f"run {run_dir.name!r} is already training")
+            started = time.time()  # progress.json older than this is a previous worker's
             with open(run_dir / WORKER_LOG, "ab") as log:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                         stderr=subprocess.STDOUT, cwd=self.runs_dir, env=env)
-                proc.started = time.time()  # progress.json older than this is a previous run's
-                self._procs[run_dir.name] = proc
+            proc.started = started
+            self._procs[run_dir.name] = proc
 
     def stop(self, name: str) -> bool:
         """Ask a training worker to stop (SIGINT: it saves the finished scales and exits).
