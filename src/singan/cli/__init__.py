@@ -9,12 +9,13 @@ import sys
 
 from .. import __version__
 from ..errors import SinGANError
+from . import many as many_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from . import ui as ui_cmd
 from .common import CommandError, HelpFormatter
 
-COMMANDS = [train_cmd, sample_cmd, ui_cmd]
+COMMANDS = [train_cmd, sample_cmd, many_cmd, ui_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,18 @@ def config_overrides(args: argparse.Namespace) -> dict:
             if f.name != "mode" and getattr(args, f.name, None) is not None}
 
 
+def config_argv(overrides: dict) -> list[str]:
+    """The flags of `add_config_args` that give these overrides (the inverse of
+    `config_overrides`), for passing settings on to a child `singan train`."""
+    argv = []
+    for name, value in overrides.items():
+        if isinstance(value, bool):
+            argv.append(_flag(name) if value else "--no-" + _flag(name)[2:])
+        else:
+            argv += [_flag(name), str(value)]
+    return argv
+
+
 def say(msg: str, quiet: bool = False) -> None:
     """Print a status line to stderr unless quiet."""
     if not quiet:

@@ -22,8 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw random samples from a trained run",
                        description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("run", help="run folder written by `singan train`")
-    p.add_argument("--num", type=int, default=8, help="number of samples")
     p.add_argument("--out", required=True, help="output folder for the PNG files")
+    add_sample_args(p)
+    p.set_defaults(func=run)
+
+
+def add_sample_args(p: argparse.ArgumentParser) -> None:
+    """The sampling flags shared with `singan sample-many`."""
+    p.add_argument("--num", type=int, default=8, help="number of samples")
     p.add_argument("--start-scale", type=int, default=0,
                    help="first scale that gets random noise (0 = coarsest, most variety); "
                         "coarser scales replay the training image")
@@ -37,7 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--quiet", action="store_true")
     add_device_args(p)
-    p.set_defaults(func=run)
 
 
 def output_size(model, args) -> tuple[int, int] | None:
@@ -50,7 +55,7 @@ def output_size(model, args) -> tuple[int, int] | None:
     return h, w
 
 
-def run(args: argparse.Namespace) -> int:
+def check_sample_args(args: argparse.Namespace) -> None:
     if args.num < 1:
         raise CommandError("--num must be at least 1")
     if args.batch < 1:
@@ -61,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
         v = getattr(args, name)
         if v is not None and not 8 <= v <= 8192:
             raise CommandError(f"--{name} must be between 8 and 8192")
-    device = resolve_device(args.device, args.threads)
-    model = io.load(args.run, device=device)
+
+
+def write_samples(model, out: Path, args: argparse.Namespace) -> None:
+    """Draw args.num samples (seeds args.seed, args.seed + 1, ...) into out/seedNNNN.png."""
     if not 0 <= args.start_scale < model.num_scales:
         raise CommandError(f"--start-scale must be between 0 and {model.num_scales - 1}")
     size = output_size(model, args)
-    out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
     seeds = [args.seed + i for i in range(args.num)]
@@ -80,5 +86,13 @@ def run(args: argparse.Namespace) -> int:
                      scale_w=args.scale_w, size=size, seeds=chunk)
         for j, s in enumerate(chunk):
             io.save_image(x[j], paths[i + j])
+
+
+def run(args: argparse.Namespace) -> int:
+    check_sample_args(args)
+    device = resolve_device(args.device, args.threads)
+    model = io.load(args.run, device=device)
+    out = Path(args.out)
+    write_samples(model, out, args)
     say(f"wrote {args.num} sample(s) to {out}", args.quiet)
     return 0

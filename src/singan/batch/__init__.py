@@ -1,0 +1,16 @@
+"""Training one model per image for many images (`singan train-many`), locally or on Dask.
+
+Every image is trained by a child process running `singan train` into its own run folder
+RUNS/<name>, so one bad image or crash fails alone; see `train_local` and `cluster.train_dask`.
+"""
+
+from .jobs import (BROKEN, FINISHED, FOREIGN, INTERRUPTED, NEW, Job, Record, Slot, TrainOptions,
+                   find_images, plan_jobs, plan_slots, run_status)
+from .local import train_local
+from .report import BatchResult, Snapshot, write_summary
+
+__all__ = [
+    "BROKEN", "FINISHED", "FOREIGN", "INTERRUPTED", "NEW", "BatchResult", "Job", "Record", "Slot",
+    "Snapshot", "TrainOptions", "find_images", "plan_jobs", "plan_slots", "run_status",
+    "train_local", "write_summary",
+]

@@ -1,0 +1,246 @@
+"""Planning a train-many batch: which images, which run folder each, what state that folder is in,
+and the command line of the child that trains it.
+
+Conventions: every path a job carries is absolute, so a child or a Dask worker started in another
+folder finds it. An image's run folder is RUNS/<name>, <name> being the image's file stem, made
+unique when two images share a stem. A run folder that train-many has worked on holds
+`train-many.log` (each attempt's command, output and exit status): that file marks it as ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import io
+from ..errors import InputError, SinGANError
+
+# Suffixes taken as images when a folder is listed (a corrupt file with one of them still counts,
+# and fails alone when it is trained).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif",
+                            ".ppm", ".pgm", ".pnm", ".tga"})
+LOG_NAME = "train-many.log"
+MAX_LIST_BYTES = 10_000_000
+
+# What a run folder is, as far as train-many is concerned (see `run_status`).
+NEW = "new"  # absent, empty, or only train-many's log: train it
+INTERRUPTED = "interrupted"  # some scales trained and a training state: `singan train --resume`
+FINISHED = "finished"  # a complete, loadable model: skip it
+BROKEN = "broken"  # train-many's own run that cannot be loaded or resumed: train with --force
+FOREIGN = "foreign"  # someone else's files or an unusable run not made by train-many: leave it
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to train: its file, the name of its run folder and that folder (absolute)."""
+
+    image: str
+    name: str
+    run_dir: str
+
+    @property
+    def log(self) -> Path:
+        return Path(self.run_dir) / LOG_NAME
+
+
+# --- which images -----------------------------------------------------------------------------
+
+
+def find_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
+    """The images that `sources` name, in order, each once, as absolute paths.
+
+    A folder gives its files with an image suffix (sorted by name, not recursive, hidden files
+    skipped); a file with an image suffix is taken as it is; any other file is a list of images:
+    one path per line, blank lines and lines starting with `#` ignored, relative paths relative to
+    the list's folder. Listed files are not opened here: a missing or corrupt one fails alone when
+    it is trained. Raises InputError for a missing source or an unreadable list, and when no image
+    is found at all.
+    """
+    found: list[Path] = []
+    for src in sources:
+        src = Path(src)
+        if src.is_dir():
+            found += sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                            and not p.name.startswith(".") and not p.is_dir())
+        elif src.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(src)
+        elif src.is_file():
+            found += read_list(src)
+        else:
+            raise InputError(f"{src}: no such file or folder")
+    unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
+    if not unique:
+        raise InputError(f"no images found in {', '.join(str(s) for s in sources)} (image "
+                         f"suffixes: {' '.join(sorted(IMAGE_SUFFIXES))})")
+    return unique
+
+
+def read_list(path: Path) -> list[Path]:
+    """The image paths of a list file (see `find_images` for the format)."""
+    if path.stat().st_size > MAX_LIST_BYTES:
+        raise InputError(f"{path}: too large for a list of images")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not an image (by its suffix) nor a text list of image "
+                         f"paths") from None
+    entries = [line.strip() for line in text.splitlines()]
+    return [path.parent / e for e in entries if e and not e.startswith("#")]
+
+
+def plan_jobs(images: Sequence[Path], runs_dir: str | os.PathLike) -> list[Job]:
+    """One job per image, each with its own run folder under `runs_dir`.
+
+    The folder is named after the image's stem. Images whose stems collide (ignoring case, for
+    case-insensitive file systems) are all named `<stem>-<6 hex digits of a hash of the image's
+    absolute path>` instead, so names stay the same from one call to the next as long as the set
+    of images does.
+    """
+    runs_dir = Path(os.path.abspath(runs_dir))
+    counts: dict[str, int] = {}
+    for p in images:
+        counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
+    jobs = []
+    for p in images:
+        name = p.stem
+        if counts[name.casefold()] > 1:
+            name += "-" + hashlib.sha1(str(p).encode()).hexdigest()[:6]
+        jobs.append(Job(image=str(p), name=name, run_dir=str(runs_dir / name)))
+    names = [j.name.casefold() for j in jobs]
+    if len(set(names)) != len(names):  # a hashed name met another image's stem
+        clash = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two images would share the run folder {runs_dir / clash}; rename one")
+    return jobs
+
+
+# --- what a run folder holds ------------------------------------------------------------------
+
+
+def run_status(run_dir: str | os.PathLike) -> tuple[str, str]:
+    """(status, detail) of a run folder: one of NEW, INTERRUPTED, FINISHED, BROKEN, FOREIGN.
+
+    FINISHED means `singan.load` succeeds; INTERRUPTED that the model loads incomplete together
+    with its training state. A folder holding an unusable run is BROKEN (retrain it with --force)
+    only when train-many's log shows that train-many made it; never touch it otherwise (FOREIGN).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return NEW, ""
+    if not run_dir.is_dir():
+        return FOREIGN, f"{run_dir} exists and is not a folder"
+    ours = (run_dir / LOG_NAME).is_file()
+    if (run_dir / io.CONFIG_NAME).exists() or (run_dir / io.MODEL_NAME).exists():
+        try:
+            model = io.load(run_dir, allow_incomplete=True)
+            if model.is_complete:
+                return FINISHED, ""
+            io.load_train_state(run_dir, model)
+            return INTERRUPTED, f"{model.num_trained} of {model.num_scales} scales trained"
+        except (SinGANError, OSError, RuntimeError, ValueError) as e:
+            if ours:
+                return BROKEN, str(e)
+            return FOREIGN, (f"{e} (the run was not made by train-many, so it is left alone: "
+                             f"repair or remove it)")
+    if ours or not any(run_dir.iterdir()):
+        return NEW, ""
+    return FOREIGN, (f"{run_dir} holds files that are not a SinGAN run; move them away or use "
+                     f"another --out")
+
+
+# --- the child --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What every child `singan train` gets for a new run.
+
+    `config_args` are training flags (`--preset`, `--mode`, config overrides, `--seed`); a resumed
+    run keeps the settings it was started with. `launcher` is the command that stands for
+    `singan` (default: this Python running `singan.batch.child`, which is `singan` stopped with
+    its parent); tests put a stand-in there.
+    """
+
+    config_args: tuple[str, ...] = ()
+    launcher: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        return list(self.launcher) or [sys.executable, "-m", "singan.batch.child"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a child runs: its `--device`, CPU threads and (for a GPU slot) the GPU it sees."""
+
+    index: int
+    device: str = "cpu"
+    threads: int = 1
+    gpu: str | None = None  # CUDA_VISIBLE_DEVICES for the child
+
+    def describe(self) -> str:
+        where = f"GPU {self.gpu}" if self.gpu is not None else self.device
+        return f"slot {self.index} ({where}, {self.threads} thread{'s' * (self.threads > 1)})"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables to set in the child."""
+        env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        if self.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        return env
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def plan_slots(jobs: int, *, gpus: Sequence[str] = (), device: str = "cpu",
+               threads: int | None = None, cores: int | None = None) -> list[Slot]:
+    """`jobs` slots. With `gpus`, slot i sees only GPU gpus[i % len(gpus)] (as `--device cuda`);
+    otherwise every slot uses `device`. Each child gets `threads` CPU threads, by default an equal
+    share of the cores (at least 1)."""
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
+    share = threads if threads is not None else max(1, (cores or cpu_cores()) // jobs)
+    if gpus:
+        return [Slot(i, "cuda", share, str(gpus[i % len(gpus)])) for i in range(jobs)]
+    return [Slot(i, device, share) for i in range(jobs)]
+
+
+ACTIONS = {NEW: "train", BROKEN: "retrain", INTERRUPTED: "resume"}
+
+
+def child_argv(job: Job, status: str, options: TrainOptions, slot: Slot) -> list[str]:
+    """The command that trains `job` from a folder in `status` (NEW, BROKEN or INTERRUPTED)."""
+    if status == INTERRUPTED:
+        args = ["train", "--resume", "--out", job.run_dir]
+    else:
+        args = ["train", job.image, "--out", job.run_dir, *options.config_args]
+        if status == BROKEN:
+            args.append("--force")
+    return options.command() + args + ["--device", slot.device, "--threads", str(slot.threads),
+                                       "--quiet"]
+
+
+@dataclass
+class Record:
+    """What happened to one image in a batch (a line of the summary)."""
+
+    job: Job
+    status: str = "pending"  # done, skipped, failed, interrupted or pending (never started)
+    attempts: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    where: str = ""  # the slot or Dask worker of the last attempt
+
+    def to_dict(self) -> dict:
+        return {"image": self.job.image, "name": self.job.name, "run": self.job.run_dir,
+                "status": self.status, "attempts": self.attempts,
+                "seconds": round(self.seconds, 2), "error": self.error,
+                "where": self.where, "log": str(self.job.log)}
