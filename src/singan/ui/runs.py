@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import io
-from ..errors import RunError, SinGANError
+from ..batch.process import PARENT_ENV
+from ..errors import SinGANError
 
 INPUT_NAME = "input.png"  # the uploaded training image, as the worker reads it
 WORKER_LOG = "worker.log"  # the worker's stdout and stderr (error messages)
@@ -30,12 +31,6 @@ OUTPUTS = "outputs"  # files the app writes for download (zips, animations)
 MAX_MODEL_BYTES = 1 << 30  # model.safetensors in an uploaded zip
 MAX_ZIP_ENTRIES = 1000
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
-# `python -m singan`, with Python's own SIGINT handling restored first: a worker inherits an
-# ignored SIGINT from an app started in the background (`singan ui &`), and the Stop button
-# relies on SIGINT (the worker then saves its finished scales and exits with status 130).
-WORKER_MAIN = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-               "runpy.run_module('singan', run_name='__main__', alter_sys=True)")
-
 
 class UIError(SinGANError):
     """A problem the page reports to the user (bad upload, nothing selected, ...)."""
@@ -218,12 +213,19 @@ class Workers:
         self._spawn(run_dir, ["train", "--resume", "--out", str(run_dir)])
 
     def _spawn(self, run_dir: Path, argv: list[str]) -> None:
-        """Start `python -m singan ARGV --quiet --device D` (through WORKER_MAIN), importing
-        this very package."""
+        """Start `singan ARGV --quiet --device D` in a new process, importing this very package.
+
+        The child is `python -m singan.batch.child`: a plain `singan` that handles SIGINT even
+        when the app ignores it (`singan ui &`), since the Stop button relies on SIGINT. It is
+        not tied to the app's life: Gradio starts it from a pool thread, whose exit must not
+        stop the training (that is what the batch child's parent-death signal would do).
+        """
         env = dict(os.environ)
+        env.pop(PARENT_ENV, None)
         src = str(Path(__file__).resolve().parents[2])  # the folder that holds `singan/`
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-c", WORKER_MAIN, *argv, "--quiet", "--device", self.device]
+        cmd = [sys.executable, "-m", "singan.batch.child", *argv, "--quiet", "--device",
+               self.device]
         if self.threads is not None:
             cmd += ["--threads", str(self.threads)]
         with self._lock:
