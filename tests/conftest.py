@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -117,3 +119,38 @@ def corpus_module(name: str):
         sys.modules[key] = module
         spec.loader.exec_module(module)
     return sys.modules[key]
+
+
+# Settings for a model that trains in seconds through the web app (Train tab field values).
+UI_TINY = {"preset": "tiny", "max_size": 32, "min_size": 16, "iters": 3, "iters_finest": 0,
+           "base_channels": 8, "max_channels": 8}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory):
+    """The web app launched in this process on 127.0.0.1 (a free port), over an empty runs folder.
+
+    Yields url, runs (the folder), workers (singan.ui.runs.Workers) and app. Training workers
+    use one thread each so that they do not fight the tests for the CPU.
+    """
+    pytest.importorskip("gradio", reason="the web app needs the `ui` extra (gradio)")
+    from singan.ui import build_app, launch
+    from singan.ui.runs import Workers
+
+    runs = tmp_path_factory.mktemp("ui-runs")
+    workers = Workers(runs, "cpu", threads=1)
+    app = build_app(runs, "cpu", workers=workers)
+    port = _free_port()
+    launch(app, runs, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", runs=runs, workers=workers,
+                              app=app)
+    finally:
+        workers.close()
+        app.close()

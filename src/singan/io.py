@@ -75,14 +75,15 @@ def _to_8bit(im: Image.Image) -> Image.Image:
 def mask_array(im: Image.Image) -> np.ndarray:
     """A mask image -> (H, W) float32 in [0, 1], 1 = selected.
 
-    The alpha channel is the mask when the image has one that is not fully opaque (RGBA, LA,
-    PA, palette with transparency); otherwise the luminance (binary, grayscale, 16-bit, RGB).
+    The alpha channel is the mask when the image has one that marks a region (some pixels at
+    least half transparent, some at least half opaque: RGBA, LA, PA, palette with transparency);
+    otherwise the luminance (binary, grayscale, 16-bit, RGB).
     """
     im = _to_8bit(im)
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or \
             (im.mode == "P" and "transparency" in im.info):
         alpha = np.asarray(im.convert("RGBA"), dtype=np.uint8)[..., 3]
-        if alpha.min() < 255:
+        if alpha.min() < 128 <= alpha.max():
             return alpha.astype(np.float32) / 255.0
     return np.asarray(to_rgb(im).convert("L"), dtype=np.float32) / 255.0
 

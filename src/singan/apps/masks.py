@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import InputError
+from ..io import mask_array
 from ..models import SinGAN
 from .common import fit_to_model
 
@@ -28,7 +28,7 @@ def mask_to_tensor(mask: torch.Tensor | Image.Image) -> torch.Tensor:
     (H, W), (C, H, W) or (1, C, H, W) with C = 1 or 3 (channels averaged), values in [0, 1].
     """
     if isinstance(mask, Image.Image):
-        return torch.from_numpy(_pil_mask(mask))[None, None]
+        return torch.from_numpy(mask_array(mask))[None, None]
     if not isinstance(mask, torch.Tensor):
         raise InputError(f"mask must be a PIL image or a tensor, got {type(mask).__name__}")
     m = mask.float()
@@ -40,17 +40,6 @@ def mask_to_tensor(mask: torch.Tensor | Image.Image) -> torch.Tensor:
     if not torch.isfinite(m).all():
         raise InputError("mask holds NaN or infinite values")
     return m.mean(dim=1, keepdim=True)
-
-
-def _pil_mask(im: Image.Image) -> np.ndarray:
-    if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
-        alpha = np.asarray(im.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
-        if alpha.min() < 0.5 <= alpha.max():
-            return alpha
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float32)
-        return a / (a.max() if a.max() > 0 else 1.0)
-    return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
 
 
 def prepare_mask(mask: torch.Tensor | Image.Image, model: SinGAN,

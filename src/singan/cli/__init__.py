@@ -20,9 +20,10 @@ from . import many as many_cmd
 from . import sample as sample_cmd
 from . import sr as sr_cmd
 from . import train as train_cmd
+from . import ui as ui_cmd
 from .common import CommandError, HelpFormatter
 
-COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd]  # apps: paint, edit, harmonize, animate
+COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd, ui_cmd]  # apps: paint, edit, harmonize, animate
 
 
 def build_parser() -> argparse.ArgumentParser:

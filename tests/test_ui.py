@@ -1,0 +1,297 @@
+"""The web app through its HTTP API (gradio_client), against the app launched in this process."""
+
+from __future__ import annotations
+
+import signal
+import struct
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageColor
+
+import singan
+from singan import io
+from conftest import UI_TINY
+
+gradio_client = pytest.importorskip("gradio_client", reason="needs the `ui` extra")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+TRAIN_ORDER = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
+
+
+@pytest.fixture(scope="module")
+def client(ui_server):
+    return Client(ui_server.url, verbose=False)
+
+
+def train_args(image, name, mode="generation", seed=0, **changes):
+    s = dict(UI_TINY, **changes)
+    return (image, name, mode, s["preset"], *(s[k] for k in TRAIN_ORDER), seed)
+
+
+def wait_for(client, run, words, timeout=120.0):
+    """Poll the progress endpoint until its text contains one of `words`; returns the reply."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        reply = client.predict(run, api_name="/progress")
+        if any(w in reply[0] for w in words):
+            return reply
+        time.sleep(0.3)
+    raise AssertionError(f"run {run} never said any of {words}; last: {reply[0]!r}")
+
+
+def png_header(path, width, height):
+    """A PNG that declares width x height pixels but holds no image data."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(client, ui_server, tmp_path_factory):
+    """A tiny model trained through the Train tab on an uploaded 64x48 image."""
+    img = tmp_path_factory.mktemp("ui-img") / "hills.png"
+    singan.default_image(48, 64).save(img)
+    preview, name = client.predict(handle_file(str(img)), api_name="/check_image")
+    assert Image.open(preview).size == (64, 48) and name == "hills"
+    reply = client.predict(*train_args(handle_file(str(img)), "hills"), api_name="/train")
+    run = reply["value"]
+    assert run == "hills"
+    status, preview = wait_for(client, run, ["trained", "failed", "ended"])
+    assert "trained, 3 scales" in status, status
+    return run
+
+
+def test_served_locally_with_files_only_from_the_runs_folder(ui_server):
+    assert ui_server.url.startswith("http://127.0.0.1:")
+    assert ui_server.app.allowed_paths == [str(ui_server.runs.resolve())]
+    assert ui_server.app.share is False
+
+
+def test_train_shows_progress_and_preview(client, trained, ui_server):
+    status, preview = client.predict(trained, api_name="/progress")
+    assert status.startswith(f"**{trained}**: trained")
+    run_dir = ui_server.runs / trained
+    assert (run_dir / "input.png").exists() and (run_dir / "previews" / "scale_02.png").exists()
+    assert ui_server.workers.wait(trained, 5) == 0
+    # A page opened later (a reload, another tab) lists the run.
+    runs = Client(ui_server.url, verbose=False).predict(None, api_name="/list_runs")
+    assert trained in [c[0] for c in runs["choices"]]
+
+
+def test_sample_gallery_and_zip(client, trained):
+    gallery, zip_path = client.predict(trained, 5, 3, 0, 1.0, 1.5, api_name="/sample")
+    assert [g["caption"] for g in gallery] == ["seed0005", "seed0006", "seed0007"]
+    sizes = {Image.open(g["image"]).size for g in gallery}
+    assert sizes == {(48, 24)}  # 1.5 x the 32x24 finest scale
+    with zipfile.ZipFile(zip_path) as z:
+        assert z.namelist() == ["seed0005.png", "seed0006.png", "seed0007.png"]
+    # The same seed gives the same image.
+    again, _ = client.predict(trained, 6, 1, 0, 1.0, 1.5, api_name="/sample")
+    assert Image.open(again[0]["image"]).tobytes() == Image.open(gallery[1]["image"]).tobytes()
+
+
+def test_sample_start_scale_out_of_range_is_a_message(client, trained):
+    with pytest.raises(AppError, match="start scale must be between 0 and 2"):
+        client.predict(trained, 0, 1, 5, 1.0, 1.0, api_name="/sample")
+
+
+def test_model_download_and_upload(client, trained, ui_server):
+    zip_path = client.predict(trained, api_name="/download_model")
+    with zipfile.ZipFile(zip_path) as z:
+        assert sorted(z.namelist()) == [f"{trained}/config.json", f"{trained}/model.safetensors"]
+    runs, message = client.predict(handle_file(zip_path), trained, api_name="/upload_model")
+    new = runs["value"]
+    assert new != trained and new in message
+    assert (ui_server.runs / new / "model.safetensors").exists()
+    status, _ = client.predict(new, api_name="/progress")
+    assert "model ready" in status
+    gallery, _ = client.predict(new, 0, 1, 0, 1.0, 1.0, api_name="/sample")
+    mine, _ = client.predict(trained, 0, 1, 0, 1.0, 1.0, api_name="/sample")
+    assert Image.open(gallery[0]["image"]).tobytes() == Image.open(mine[0]["image"]).tobytes()
+
+
+def test_bad_image_uploads_give_a_message(client, ui_server, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(AppError, match="not an image file"):
+        client.predict(handle_file(str(text)), api_name="/check_image")
+    huge = png_header(tmp_path / "huge.png", 9000, 8000)
+    with pytest.raises(AppError, match="72000000 pixels, more than the limit"):
+        client.predict(handle_file(str(huge)), api_name="/check_image")
+    before = set(p.name for p in ui_server.runs.iterdir())
+    with pytest.raises(AppError, match="not an image file"):
+        client.predict(*train_args(handle_file(str(text)), "bad"), api_name="/train")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before  # nothing created
+
+
+def test_bad_model_zips_give_a_message(client, ui_server, trained, tmp_path):
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"PK\x03\x04 this is not really a zip")
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("readme.txt", "hello")
+    corrupt = tmp_path / "corrupt.zip"
+    run_dir = ui_server.runs / trained
+    with zipfile.ZipFile(corrupt, "w") as z:
+        z.write(run_dir / "config.json", "config.json")
+        z.writestr("model.safetensors", (run_dir / "model.safetensors").read_bytes()[:300])
+    cases = {garbage: "not a valid zip file", empty: "not a model zip",
+             corrupt: "not a usable model: .*corrupt or truncated"}
+    before = set(p.name for p in ui_server.runs.iterdir())
+    for path, message in cases.items():
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(path)), None, api_name="/upload_model")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before
+
+
+def test_bad_settings_and_missing_run_give_a_message(client):
+    with pytest.raises(AppError, match="min_size must be at least 8"):
+        client.predict(*train_args(None, "x", min_size=4), api_name="/train")
+    with pytest.raises(AppError, match="No run selected"):
+        client.predict(None, 0, 1, 0, 1.0, 1.0, api_name="/sample")
+    with pytest.raises(AppError, match="no run named"):
+        client.predict("../elsewhere", api_name="/download_model")
+
+
+def test_preset_settings_follow_preset_and_mode(client):
+    tiny = singan.PRESETS["tiny"]
+    assert client.predict("tiny", "generation", api_name="/preset_settings") == \
+        tuple(getattr(tiny, f) for f in TRAIN_ORDER)
+    assert client.predict("tiny", "sr", api_name="/preset_settings")[1] == 18
+
+
+def test_stop_and_resume(client, ui_server):
+    # Scale 0 takes 3 iterations, the next ones thousands: stopped during scale 1 for sure.
+    # The worker starts while this process ignores SIGINT, as `singan ui &` would: Stop must
+    # work all the same.
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        reply = client.predict(*train_args(None, "long", iters_finest=5000), api_name="/train")
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+    run = reply["value"]
+    wait_for(client, run, ["training scale 2 of 3"])
+    client.predict(run, api_name="/stop")
+    assert ui_server.workers.wait(run, 60) == 130  # saved and exited on SIGINT
+    status, _ = wait_for(client, run, ["stopped after"])
+    assert "stopped after 1 of 3 scales; resume to continue" in status
+    client.predict(run, api_name="/resume")
+    with pytest.raises(AppError, match="only a stopped run can be resumed"):
+        client.predict(run, api_name="/resume")
+    wait_for(client, run, ["training scale 2 of 3"])  # went on from the saved scale
+    client.predict(run, api_name="/stop")
+    assert ui_server.workers.wait(run, 60) == 130
+
+
+# --- the applications ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mode_runs(ui_server, tiny_image):
+    """Tiny models trained in "sr" and "animation" mode, saved into the app's runs folder."""
+    names = {}
+    for mode in ("sr", "animation"):
+        config = singan.make_config("tiny", mode, max_size=32, min_size=16, base_channels=8,
+                                    max_channels=8, iters=2)
+        singan.save_run(singan.train(tiny_image, config, seed=0), ui_server.runs / f"m-{mode}")
+        names[mode] = f"m-{mode}"
+    return names
+
+
+def _png(path, array):
+    Image.fromarray(array).save(path)
+    return handle_file(str(path))
+
+
+def painted_editor(tmp_path, background: Image.Image, box=(4, 6, 14, 16), colour=(220, 30, 30)):
+    """What the page's ImageEditor sends after one stroke: background, one RGBA layer with the
+    stroke, and the composite. Returns (editor value, composite image, mask image)."""
+    bg = np.asarray(background.convert("RGBA"))
+    layer = np.zeros_like(bg)
+    top, left, bottom, right = box
+    layer[top:bottom, left:right] = (*colour, 255)
+    comp = bg.copy()
+    comp[top:bottom, left:right] = (*colour, 255)
+    mask = np.zeros(bg.shape[:2], np.uint8)
+    mask[top:bottom, left:right] = 255
+    value = {"background": _png(tmp_path / "bg.png", bg),
+             "layers": [_png(tmp_path / "layer.png", layer)],
+             "composite": _png(tmp_path / "comp.png", comp), "id": None}
+    return value, Image.fromarray(comp).convert("RGB"), Image.fromarray(mask)
+
+
+def test_edit_with_a_painted_mask_matches_the_library(client, trained, ui_server, tmp_path):
+    model = singan.load(ui_server.runs / trained)
+    value, edited, mask = painted_editor(tmp_path, io.tensor_to_image(model.reals[-1]))
+    (before, after), details = client.predict(trained, value, True, None, None, 1, False, 0, 3,
+                                              api_name="/edit")
+    assert Image.open(before).convert("RGB").tobytes() == edited.tobytes()
+    want = singan.edit(model, edited, mask, start_scale=1, seed=3)
+    assert Image.open(after).convert("RGB").tobytes() == io.tensor_to_image(want.blended).tobytes()
+    assert [d["caption"] for d in details] == ["model output", "mask"]
+    # Unticking "strokes are part of the picture" edits the background with the same mask.
+    (before, _), _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
+                                    api_name="/edit")
+    assert Image.open(before).convert("RGB").tobytes() == \
+        io.tensor_to_image(model.reals[-1]).tobytes()
+
+
+def test_edit_with_an_empty_mask_is_a_message(client, trained, ui_server, tmp_path):
+    model = singan.load(ui_server.runs / trained)
+    bg = io.tensor_to_image(model.reals[-1])
+    value = {"background": _png(tmp_path / "bg.png", np.asarray(bg)), "layers": [],
+             "composite": _png(tmp_path / "c.png", np.asarray(bg)), "id": None}
+    with pytest.raises(AppError, match="mask is empty"):
+        client.predict(trained, value, True, None, None, 1, False, 0, 0, api_name="/edit")
+
+
+def test_harmonize_uploads_at_all_scales(client, trained, ui_server, tmp_path):
+    model = singan.load(ui_server.runs / trained)
+    _, naive, mask = painted_editor(tmp_path, io.tensor_to_image(model.reals[-1]))
+    naive.save(tmp_path / "naive.png")
+    mask.save(tmp_path / "mask.png")
+    (before, after), per_scale = client.predict(
+        trained, None, True, handle_file(str(tmp_path / "naive.png")),
+        handle_file(str(tmp_path / "mask.png")), 2, True, 1, 0, api_name="/harmonize")
+    assert [d["caption"] for d in per_scale] == ["scale 1", "scale 2"]
+    assert Image.open(per_scale[1]["image"]).tobytes() == Image.open(after).tobytes()
+    assert Image.open(after).size == (32, 24)
+
+
+def test_paint_to_image(client, trained, ui_server, tmp_path):
+    canvas = client.predict(trained, api_name="/paint_canvas_blank")
+    colours = canvas["brush"]["colors"]  # the training image's k-means palette, k = 5
+    assert len(colours) == 5 and canvas["brush"]["color_mode"] == "fixed"
+    blank = Image.open(canvas["value"]["background"]).convert("RGB")
+    assert blank.size == (32, 24) and blank.getcolors() == [(32 * 24, ImageColor.getrgb(
+        colours[0]))]
+    quantised = client.predict(trained, api_name="/paint_canvas_image")["value"]["background"]
+    used = {c for _, c in Image.open(quantised).convert("RGB").getcolors()}
+    assert used <= {ImageColor.getrgb(c) for c in colours}
+    value, paint, _ = painted_editor(tmp_path, blank, colour=ImageColor.getrgb(colours[1]))
+    (shown, out) = client.predict(trained, value, None, 1, True, 2, 0, api_name="/paint")
+    assert Image.open(shown).convert("RGB").tobytes() == paint.tobytes()
+    assert Image.open(out).size == (32, 24)
+
+
+def test_super_resolution_and_animation(client, trained, mode_runs):
+    (before, after), png = client.predict(mode_runs["sr"], 2.0, 0, api_name="/super_resolve")
+    assert Image.open(before).size == Image.open(after).size == (64, 48)
+    assert Image.open(png).size == (64, 48)
+    with pytest.raises(AppError, match="sr mode"):
+        client.predict(trained, 2.0, 0, api_name="/super_resolve")
+    gif, mp4 = client.predict(mode_runs["animation"], 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 4 and im.size == (32, 24)
+    from singan.ui.tabs import HAS_MP4
+    assert (mp4 is not None) == HAS_MP4
+    with pytest.raises(AppError, match="animation mode"):
+        client.predict(trained, 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")

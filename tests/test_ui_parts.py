@@ -1,0 +1,156 @@
+"""Pieces of the web app that need no server: run folders, model zips, editor masks, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from singan.cli import main
+from singan.ui import images, runs
+from singan.ui.runs import UIError, Workers
+
+
+def test_safe_name_and_unique_dir(tmp_path):
+    assert runs.safe_name("../my photo (1).jpg") == "my-photo-1-.jpg"
+    assert runs.safe_name("...") == "run"
+    assert runs.safe_name("a" * 100) == "a" * 60
+    assert runs.unique_dir(tmp_path, "x").name == "x"
+    assert runs.unique_dir(tmp_path, "x").name == "x-2"
+
+
+def test_path_refuses_names_outside_the_runs_folder(tmp_path):
+    w = Workers(tmp_path / "runs")
+    (tmp_path / "secret").mkdir()
+    for name in ("../secret", "/etc", "", None, "missing"):
+        with pytest.raises(UIError):
+            w.path(name)
+
+
+def test_status_of_a_run_whose_worker_died(tmp_path):
+    w = Workers(tmp_path)
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "worker.log").write_text("singan train: error: something broke\n")
+    progress = {"status": "running", "pid": 2 ** 22 + 12345, "num_scales": 4, "scales_done": 2}
+    (run / "progress.json").write_text(json.dumps(progress))
+    st = w.status("r")
+    assert st.state == "lost"
+    assert "ended without finishing (2 of 4 scales saved)" in runs.progress_text(st)
+    assert "something broke" in runs.progress_text(st)
+    assert not w.stop("r")  # nothing alive to signal
+    progress["pid"] = os.getpid()  # alive, but not a `singan train` of this run
+    (run / "progress.json").write_text(json.dumps(progress))
+    assert w.status("r").state == "lost" and not w.stop("r")
+
+
+def _model_zip(path, run_dir, names=("config.json", "model.safetensors")):
+    with zipfile.ZipFile(path, "w") as z:
+        for member, name in zip(("config.json", "model.safetensors"), names):
+            z.write(run_dir / member, name)
+    return path
+
+
+def test_import_model_never_writes_by_the_stored_path(tmp_path, tiny_run):
+    w = Workers(tmp_path / "runs")
+    zpath = _model_zip(tmp_path / "evil.zip", tiny_run, ("../config.json", "../model.safetensors"))
+    name = w.import_model(zpath)
+    assert name == "evil"
+    assert sorted(p.name for p in (tmp_path / "runs" / name).iterdir()) == \
+        ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zip", "runs"]
+    deep = _model_zip(tmp_path / "deep.zip", tiny_run,
+                      ("a/b/config.json", "a/b/model.safetensors"))
+    with pytest.raises(UIError, match="not a model zip"):
+        w.import_model(deep)
+
+
+def test_import_model_size_limits(tmp_path, tiny_run, monkeypatch):
+    w = Workers(tmp_path / "runs")
+    zpath = _model_zip(tmp_path / "m.zip", tiny_run)
+    monkeypatch.setattr(runs, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(UIError, match="model.safetensors is larger than 1000 bytes"):
+        w.import_model(zpath)
+    assert list((tmp_path / "runs").iterdir()) == []  # no run, no leftover temporary folder
+
+
+def test_export_model_refuses_an_unfinished_run(tmp_path):
+    w = Workers(tmp_path)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "progress.json").write_text('{"status": "running"}')
+    with pytest.raises(Exception, match="no such run|not a SinGAN run"):
+        w.export_model("r")
+
+
+def _editor(h=6, w=8):
+    bg = np.zeros((h, w, 4), np.uint8)
+    bg[..., :3], bg[..., 3] = 100, 255
+    layer = np.zeros((h, w, 4), np.uint8)
+    layer[1:3, 2:5] = (255, 0, 0, 255)
+    comp = bg.copy()
+    comp[1:3, 2:5] = (255, 0, 0, 255)
+    return {"background": bg, "layers": [layer], "composite": comp}
+
+
+def test_editor_mask_from_layers_and_fallback():
+    value = _editor()
+    want = np.zeros((6, 8), bool)
+    want[1:3, 2:5] = True
+    assert (images.painted_region(value) == want).all()
+    value_no_layers = dict(value, layers=[])
+    assert (images.painted_region(value_no_layers) == want).all()
+    mask = images.editor_mask(value, (12, 16))  # resized nearest-neighbour: still binary
+    a = np.asarray(mask)
+    assert mask.size == (16, 12) and set(np.unique(a)) == {0, 255}
+    assert a[2:6, 4:10].all() and a.sum() == 255 * 4 * 6
+    with pytest.raises(UIError, match="mask is empty"):
+        images.editor_mask(dict(value, layers=[np.zeros((6, 8, 4), np.uint8)]), (6, 8))
+
+
+def test_editor_image_with_and_without_strokes():
+    value = _editor()
+    assert images.editor_image(value, (6, 8)).getpixel((2, 1)) == (255, 0, 0)
+    assert images.editor_image(value, (6, 8), strokes=False).getpixel((2, 1)) == (100, 100, 100)
+    assert images.editor_image(value, (3, 4)).size == (4, 3)
+
+
+def test_upload_mask_reads_white_or_alpha(tmp_path):
+    a = np.zeros((8, 8), np.uint8)
+    a[:4] = 255
+    Image.fromarray(a).save(tmp_path / "m.png")
+    got = np.asarray(images.upload_mask(str(tmp_path / "m.png"), (16, 16)))
+    assert got[:8].all() and not got[8:].any()
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[4:, :, 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    got = np.asarray(images.upload_mask(str(tmp_path / "a.png"), (8, 8)))
+    assert got[4:].all() and not got[:4].any()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "empty.png")
+    with pytest.raises(UIError, match="mask is empty"):
+        images.upload_mask(str(tmp_path / "empty.png"), (8, 8))
+
+
+def test_cli_ui_without_gradio_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now fails
+    assert main(["ui", "--runs", "unused"]) == 2
+    assert "pip install 'singan[ui]'" in capsys.readouterr().err
+
+
+def test_cli_ui_serves_the_runs_folder_on_localhost(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    from singan.ui import app as ui_app
+
+    seen = {}
+    monkeypatch.setattr(ui_app, "launch", lambda app, runs_dir, **kw: seen.update(
+        runs=runs_dir, blocks=app, **kw))
+    assert main(["ui", "--runs", str(tmp_path / "r"), "--port", "7999", "--device", "cpu"]) == 0
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 7999
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    assert (tmp_path / "r").is_dir()
+    assert "http://127.0.0.1:7999" in capsys.readouterr().err
+    assert main(["ui", "--port", "0"]) == 2
