@@ -18,23 +18,46 @@ def test_trains_every_scale(tiny_model, tiny_config):
     assert [tuple(r.shape[-2:]) for r in m.reals] == m.sizes
 
 
-def test_same_seed_same_model(tiny_image, tiny_config):
-    a = singan.train(tiny_image, tiny_config, seed=3)
-    b = singan.train(tiny_image, tiny_config, seed=3)
-    c = singan.train(tiny_image, tiny_config, seed=4)
+def fast_small() -> singan.SinGANConfig:
+    """The `fast` preset shrunk to test size, keeping what makes it `fast` (normalisation,
+    crops of the larger scales, the pool of coarse inputs, the per-scale schedule)."""
+    return singan.make_config("fast", max_size=32, min_size=16, base_channels=8, max_channels=8,
+                              iters=4, iters_finest=2, crop_size=16, prev_pool=4)
+
+
+@pytest.fixture(params=["tiny", "fast"])
+def preset_config(request, tiny_config):
+    return tiny_config if request.param == "tiny" else fast_small()
+
+
+def test_fast_preset_trains_every_scale_on_crops(tiny_image):
+    cfg = fast_small()
+    assert cfg.crop_size and cfg.prev_pool and cfg.iters_finest
+    m = singan.train(tiny_image, cfg, seed=0)
+    assert m.is_complete and m.num_trained == m.num_scales >= 2
+    assert max(m.sizes[-1]) > cfg.crop_size  # the finest scale trained on crops
+    x = singan.generate(m, 2, seeds=[0, 1])
+    assert x.shape == (2, 3, *m.sizes[-1]) and torch.isfinite(x).all()
+    assert not torch.equal(x[0], x[1])
+
+
+def test_same_seed_same_model(tiny_image, preset_config):
+    a = singan.train(tiny_image, preset_config, seed=3)
+    b = singan.train(tiny_image, preset_config, seed=3)
+    c = singan.train(tiny_image, preset_config, seed=4)
     wa, wb, wc = weights(a), weights(b), weights(c)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_resume_equals_uninterrupted(tiny_image, tiny_config):
-    full = singan.train(tiny_image, tiny_config, seed=5)
+def test_resume_equals_uninterrupted(tiny_image, preset_config):
+    full = singan.train(tiny_image, preset_config, seed=5)
     # Stop after two scales, keep only what a run folder keeps, and resume.
-    tr = Trainer.from_image(tiny_image, tiny_config, seed=5)
+    tr = Trainer.from_image(tiny_image, preset_config, seed=5)
     tr.train_scale(0)
     tr.train_scale(1)
     state = tr.state()
-    partial = singan.SinGAN(tiny_config, tr.model.sizes, tr.model.scale_factor)
+    partial = singan.SinGAN(preset_config, tr.model.sizes, tr.model.scale_factor)
     partial.grow_to(2)
     partial.load_state_dict(tr.model.state_dict())
     resumed = Trainer.resume(partial, state).run()
