@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 TRAIN = ["--max-size", "128", "--base-channels", "32", "--max-channels", "32", "--iters", "300",
          "--seed", "0", "--device", "cpu", "--threads", "1", "--quiet"]
+ITERS = TRAIN.index("--iters") + 1
 GAP = 4  # px between the panels of a figure
 
 
@@ -69,7 +70,10 @@ def main_script() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--work", type=Path, default=Path("/tmp/singan-ex"))
+    p.add_argument("--iters", type=int, default=int(TRAIN[ITERS]),
+                   help="iterations per scale of the models not trained yet")
     args = p.parse_args()
+    TRAIN[ITERS] = str(args.iters)
     data, work = args.data, args.work
     work.mkdir(parents=True, exist_ok=True)
     IMAGES.mkdir(parents=True, exist_ok=True)

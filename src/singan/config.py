@@ -154,13 +154,17 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
     raise ConfigError(f"config field {name!r} must be {type_name}, got {value!r}")
 
 
-# Presets. `paper` is the paper's configuration; `tiny` is for the demo and the tests.
+# Presets. `paper` is the paper's configuration; `tiny` is for the demo and the tests; `fast`
+# trades some quality for a small fraction of the paper's CPU time: no normalisation, 32 channels at
+# every scale, scales above 48 px trained on random 48x48 windows, a pool of 64 random coarse
+# inputs per scale, 1000 iterations at the coarsest scale falling linearly to 500 at the finest
+# (docs/benchmarks.md, "CPU: the fast preset", measures each of these choices).
 PRESETS: dict[str, SinGANConfig] = {
     "paper": SinGANConfig(),
     "tiny": SinGANConfig(max_size=64, min_size=20, base_channels=16, max_channels=32,
                          iters=150),
     "fast": SinGANConfig(norm="none", base_channels=32, max_channels=32, crop_size=48,
-                         iters=500, iters_finest=200, prev_pool=64),
+                         iters=1000, iters_finest=500, prev_pool=64),
 }
 
 DEFAULT_PRESET = "paper"
