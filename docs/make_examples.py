@@ -25,6 +25,7 @@ TRAIN = ["--max-size", "128", "--base-channels", "32", "--max-channels", "32", "
          "--seed", "0", "--device", "cpu", "--threads", "1", "--quiet"]
 ITERS = TRAIN.index("--iters") + 1
 GAP = 4  # px between the panels of a figure
+MAX_BYTES = 200_000  # larger figures are stored with 256 colours
 
 
 def singan(*argv) -> None:
@@ -50,6 +51,8 @@ def panels(paths: list[Path], out: Path, height: int) -> None:
         sheet.paste(im, (x, 0))
         x += im.width + GAP
     sheet.save(out, optimize=True)
+    if out.stat().st_size > MAX_BYTES:  # keep the repository small: 256 colours
+        sheet.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(out, optimize=True)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 
@@ -92,7 +95,7 @@ def main_script() -> None:
         singan("sr", small, "--factor", 4, "--out", sr_out, *TRAIN[2:])
     bicubic = work / "zebra_bicubic_x4.png"
     Image.open(small).resize((480, 320), Image.BICUBIC).save(bicubic)
-    panels([small, bicubic, sr_out], IMAGES / "sr.png", 320)
+    panels([small, bicubic, sr_out], IMAGES / "sr.png", 240)
 
     # Paint-to-image.
     paint = work / "paint.png"
