@@ -15,7 +15,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageSequence
 
 from singan.cli import main
 
@@ -53,6 +53,17 @@ def panels(paths: list[Path], out: Path, height: int) -> None:
     sheet.save(out, optimize=True)
     if out.stat().st_size > MAX_BYTES:  # keep the repository small: 256 colours
         sheet.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(out, optimize=True)
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
+
+
+def small_gif(src: Path, out: Path, colours: int = 32) -> None:
+    """Re-save a GIF with one small palette (that of its first frame) to keep the repo small."""
+    with Image.open(src) as im:
+        frames = [f.convert("RGB") for f in ImageSequence.Iterator(im)]
+        duration = im.info.get("duration", 100)
+    palette = frames[0].quantize(colours)
+    q = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    q[0].save(out, save_all=True, append_images=q[1:], duration=duration, loop=0, optimize=True)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 
@@ -125,8 +136,9 @@ def main_script() -> None:
            IMAGES / "harmonize.png", 256)
 
     # Animation.
-    singan("animate", work / "lightning1", "--out", IMAGES / "animation.gif", "--frames", 60,
-           "--force")
+    gif = work / "animation.gif"
+    singan("animate", work / "lightning1", "--out", gif, "--frames", 30, "--force")
+    small_gif(gif, IMAGES / "animation.gif")
 
 
 if __name__ == "__main__":

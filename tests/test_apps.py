@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -221,6 +222,9 @@ def test_write_animation(tmp_path, anim_run, monkeypatch):
     gif = singan.write_animation(frames, tmp_path / "a.gif", fps=10)
     with Image.open(gif) as im:
         assert im.n_frames == 5 and im.size == (33, 21) and im.info["duration"] == 100
+    mask = os.umask(0)
+    os.umask(mask)
+    assert gif.stat().st_mode & 0o777 == 0o666 & ~mask  # not the temporary file's 0600
     pytest.importorskip("imageio_ffmpeg")
     import imageio.v3 as iio
 

@@ -140,7 +140,7 @@ def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
 # --- atomic files ----------------------------------------------------------------------------
 
 
-def _umask_mode() -> int:
+def new_file_mode() -> int:
     """Permissions a newly created file would get (mkstemp makes 0600 files)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -161,7 +161,7 @@ def atomic_write(path: Path, write) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

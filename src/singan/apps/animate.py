@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..io import new_file_mode
 from ..models import SinGAN
 from ..sample import generate
 from .common import check_ready, random_generator
@@ -116,6 +117,7 @@ def write_animation(frames: torch.Tensor, path: str | os.PathLike, fps: float = 
             arr = np.pad(arr, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
             iio.imwrite(tmp, arr, extension=".mp4", plugin="FFMPEG", fps=fps,
                         codec="libx264", macro_block_size=1)
+        os.chmod(tmp, new_file_mode())  # mkstemp made it private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
