@@ -18,8 +18,8 @@ from ..errors import ConfigError, InputError
 from ..io import image_to_tensor, to_rgb
 from ..models import SinGAN
 from ..resize import resize
-from ..validate import InputNotice
 from ..training import Trainer
+from ..validate import InputNotice
 
 ASPECT_TOLERANCE = 0.05  # refuse inputs whose aspect ratio differs more from the training image's
 
