@@ -98,6 +98,7 @@ class Trainer:
     DivergenceError. `train_scale` takes its learning rates from `self.config`.
     """
 
+    batch_pairs = True  # False: run real and fake (fake and reconstruction) as separate passes
     max_restarts = 3
     restart_lr_factor = 0.5
     loss_bound = 1e6
@@ -331,6 +332,11 @@ class Trainer:
                                    model.sizes[k + 1])
             return model.scale_step(st.n, x, zs[st.n], nets[st.n], amps[st.n], window)
 
+        # Without normalisation every image of a batch is computed on its own, so the critic
+        # scores real and fake, and the generators make the fake and the reconstruction, as one
+        # batch of two: the same arithmetic in half the calls (BatchNorm would mix the two).
+        batched = c.norm == "none" and self.batch_pairs
+
         # Critic steps.
         requires_grad(d_net, True)
         for j in range(c.d_steps):
@@ -342,17 +348,28 @@ class Trainer:
             with torch.no_grad():
                 fake = forward(inp["prevs"][j:j + 1], zs, window)
             gp = gradient_penalty(d_net, target, fake, u=inp["u"][j:j + 1])
-            d_loss = d_wgan_loss(d_net(target), d_net(fake)) + c.gp_weight * gp
+            if batched:
+                d_real, d_fake = d_net(torch.cat([target, fake])).chunk(2)
+            else:
+                d_real, d_fake = d_net(target), d_net(fake)
+            d_loss = d_wgan_loss(d_real, d_fake) + c.gp_weight * gp
             st.d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             st.d_opt.step()
 
         # Generator steps: regenerate the fake each time, with the last critic step's inputs.
         requires_grad(d_net, False)
+        if batched:
+            both_in = torch.cat([inp["prevs"][-1:], st.rec_in])
+            both_z = {k: torch.cat([zs[k], rec_z[k]]) for k in zs}
         for _ in range(c.g_steps):
-            fake = forward(inp["prevs"][-1:], zs, window)
+            if batched:
+                fake, rec_out = forward(both_in, both_z, window).chunk(2)
+            else:
+                fake = forward(inp["prevs"][-1:], zs, window)
+                rec_out = forward(st.rec_in, rec_z, window)
             g_adv = g_adv_loss(d_net(fake))
-            rec = c.rec_weight * rec_loss(forward(st.rec_in, rec_z, window), target)
+            rec = c.rec_weight * rec_loss(rec_out, target)
             st.g_opt.zero_grad(set_to_none=True)
             (g_adv + rec).backward()
             st.g_opt.step()
