@@ -169,3 +169,29 @@ def test_paired_passes_match_separate_passes(tiny_image):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+
+
+@pytest.mark.parametrize("every, calls_per_iter", [(1, 3), (2, 2), (3, 1)])
+def test_lazy_gradient_penalty(tiny_image, monkeypatch, every, calls_per_iter):
+    """gp_every=k penalises critic steps 0, k, 2k, ... of each iteration, with the weight scaled
+    so that an iteration's total penalty weight stays d_steps * gp_weight."""
+    import singan.training as training
+
+    seen = []
+    real_gp = training.gradient_penalty
+
+    def counting(*args, **kwargs):
+        seen.append(1)
+        return real_gp(*args, **kwargs)
+
+    monkeypatch.setattr(training, "gradient_penalty", counting)
+    cfg = fast_small().replace(d_steps=3, gp_every=every)
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    st = tr._setup_scale(0)
+    tr._step(st, tr._draw_inputs(st))
+    assert len(seen) == calls_per_iter
+
+
+def test_gp_every_must_fit_the_critic_steps():
+    with pytest.raises(singan.ConfigError, match="gp_every"):
+        fast_small().replace(d_steps=3, gp_every=4)

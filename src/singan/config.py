@@ -53,6 +53,7 @@ class SinGANConfig:
     lr_decay_at: float = 0.8  # fraction of `iters` after which both learning rates drop
     lr_gamma: float = 0.1  # ... by this factor
     gp_weight: float = 0.1  # WGAN-GP lambda
+    gp_every: int = 1  # penalise on critic steps 0, k, 2k, ... of an iteration, weight scaled up
     rec_weight: float = 10.0  # alpha, weight of the reconstruction loss
     # concurrent training (ConSinGAN); 1 = SinGAN's one scale at a time
     train_depth: int = 1  # how many of the finest trained scales learn together
@@ -117,6 +118,8 @@ class SinGANConfig:
         need(self.crop_size == 0 or self.crop_size >= 16,
              f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
         need(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")
+        need(1 <= self.gp_every <= self.d_steps,
+             f"gp_every must be between 1 and d_steps ({self.d_steps}), got {self.gp_every}")
         for name in ("lr_g", "lr_d", "lr_scale"):
             need(getattr(self, name) > 0, f"{name} must be > 0")
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
