@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay training iterations as CUDA graphs (CUDA only)")
     p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
+    p.add_argument("--save-samples", action="store_true",
+                   help="also write each image's samples side by side to OUT/PRESET-IMAGE.png")
     args = p.parse_args(argv)
     if not args.published_only and args.preset is None:
         p.error("--preset is required (or --published-only)")
@@ -126,6 +128,10 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
     h, w = samples.shape[-2:]
     ref = real if tuple(real.shape[-2:]) == (h, w) else resize(real, size=(h, w))
     scores = evaluate(ref.to(device), samples, extractor=extractor, layer=args.layer)
+    if args.save_samples:
+        strip = torch.cat([ref.to(samples.device), *samples.split(1)], dim=-1)  # real first
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        io.save_image(strip[0].cpu(), Path(args.out) / f"{args.preset}-{args.name}.png")
     return {"train_seconds": seconds, "eval_size": [int(h), int(w)],
             "sifid": statistics.fmean(scores["sifid"]), "swd": statistics.fmean(scores["swd"]),
             "diversity": scores["diversity"][0], "sifid_values": scores["sifid"],
@@ -208,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in reals:
         real = io.load_image(path).to(device)
+        args.name = path.stem
         row = {"image": path.name, "size": [int(real.shape[-2]), int(real.shape[-1])]}
         if config is not None:
             print(f"[{path.name}] training ({args.preset}) on {device} ...", file=sys.stderr,
