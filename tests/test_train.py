@@ -168,7 +168,7 @@ def test_paired_passes_match_separate_passes(tiny_image):
     a, b = (weights(m) for m in trained)
     assert a.keys() == b.keys()
     for k in a:
-        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+        assert torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-4), k
 
 
 @pytest.mark.parametrize("every, calls_per_iter", [(1, 3), (2, 2), (3, 1)])
@@ -195,3 +195,24 @@ def test_lazy_gradient_penalty(tiny_image, monkeypatch, every, calls_per_iter):
 def test_gp_every_must_fit_the_critic_steps():
     with pytest.raises(singan.ConfigError, match="gp_every"):
         fast_small().replace(d_steps=3, gp_every=4)
+
+
+def test_window_corners_cover_the_borders(tiny_image):
+    """Crops stay inside the image and a border row is covered about half as often as an interior
+    one (windows drawn inside the image alone would cover it about 1/crop as often)."""
+    cfg = fast_small()
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    n = tr.model.num_scales - 1
+    crop = tr._crop_size(n)
+    assert crop is not None
+    (h, w), (ch, cw) = tr.model.sizes[n], crop
+    corners = tr._window_corners(n, crop, 20000)
+    top, left = corners[:, 0], corners[:, 1]
+    assert corners.dtype == torch.long
+    assert int(top.min()) == 0 and int(top.max()) == h - ch
+    assert int(left.min()) == 0 and int(left.max()) == w - cw
+    rows = torch.zeros(h)
+    for t in range(h - ch + 1):
+        rows[t:t + ch] += (top == t).sum()
+    interior = rows[h // 2]
+    assert 0.35 < rows[0] / interior < 0.8 and 0.35 < rows[-1] / interior < 0.8

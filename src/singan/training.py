@@ -310,12 +310,24 @@ class Trainer:
         for k in range(st.lo, st.n):
             inp[f"z{k}"] = model.draw_noise(k, c.d_steps, generator=gen)
         inp["u"] = torch.rand(c.d_steps, 1, 1, 1, generator=gen, device=self.device)
-        if st.crop is not None:  # window corners (top, left) per critic step
-            (h, w), (ch, cw) = model.sizes[st.n], st.crop
-            room = torch.tensor([h - ch + 1, w - cw + 1], device=self.device)
-            corner = torch.rand(c.d_steps, 2, generator=gen, device=self.device) * room
-            inp["corner"] = corner.long()
+        if st.crop is not None:
+            inp["corner"] = self._window_corners(st.n, st.crop, c.d_steps)
         return inp
+
+    def _window_corners(self, n: int, crop: tuple[int, int], count: int) -> torch.Tensor:
+        """(count, 2) random window corners (top, left) at scale n, as a long tensor.
+
+        Drawn uniformly over positions that let the window stick out by half its size, then
+        clamped into the image, so that the rows and columns at the borders (where the generator
+        sees the zero padding) are covered about half as often as an interior one, instead of
+        about 1/crop as often with corners drawn inside the image.
+        """
+        (h, w), (ch, cw) = self.model.sizes[n], crop
+        half = torch.tensor([ch // 2, cw // 2], device=self.device)
+        span = torch.tensor([h - ch + 1, w - cw + 1], device=self.device) + 2 * half
+        top_left = torch.rand(count, 2, generator=self.gen, device=self.device) * span
+        hi = torch.tensor([h - ch, w - cw], device=self.device)
+        return torch.minimum(torch.clamp(top_left.long() - half, min=0), hi)
 
     def _step(self, st: _Stage, inp: dict[str, torch.Tensor]) -> None:
         """One training iteration: critic steps, then generator steps (spec 4.2)."""
