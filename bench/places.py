@@ -44,7 +44,7 @@ PUBLISHED = ("singan", "consingan")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="folder with real/, singan/, consingan/")
+    p.add_argument("--data", help="folder with real/, singan/, consingan/ (required unless --merge)")
     p.add_argument("--preset", default=None, help=f"preset to train with ({', '.join(PRESETS)})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable), e.g. --set iters=500")
@@ -62,7 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
     p.add_argument("--save-samples", action="store_true",
                    help="also write each image's samples side by side to OUT/PRESET-IMAGE.png")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="only print one table of the rows of these result files (e.g. images "
+                        "trained in separate processes side by side)")
     args = p.parse_args(argv)
+    if args.merge:
+        return args
+    if args.data is None:
+        p.error("--data is required (unless --merge)")
     if not args.published_only and args.preset is None:
         p.error("--preset is required (or --published-only)")
     if args.samples < 2:
@@ -202,8 +209,26 @@ def summary(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
+def merge(paths: list[str]) -> int:
+    """Print one table of the rows of several result files (the first row of an image wins)."""
+    rows, seen = [], set()
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+            found = [r for r in data["rows"] if r["image"] not in seen]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SinGANError(f"{path}: not a places.py result file ({e})") from None
+        seen.update(r["image"] for r in found)
+        rows += found
+    rows.sort(key=lambda r: r["image"])
+    print(markdown(rows, published_only=not any(r.get("ours") for r in rows)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        return merge(args.merge)
     data = Path(args.data)
     config = None if args.published_only else make_config(args.preset, args.set)
     device = resolve_device(args.device, args.threads)

@@ -403,7 +403,7 @@ def test_places_bench_runs(tmp_path, capsys):
     assert places.main(["--data", str(data), "--preset", "tiny", "--samples", "2", "--set",
                         "iters=1", "--set", "max_size=32", "--set", "min_size=16", "--set",
                         "base_channels=4", "--set", "max_channels=4", "--device", "cpu",
-                        "--out", str(out)]) == 0
+                        "--out", str(out), "--save-samples"]) == 0
     table = capsys.readouterr().out
     assert "| 1.jpg | 36x48 | 24x32 |" in table and "SinGAN SIFID" in table
     assert "ConSinGAN" not in table and "**median**" in table
@@ -414,3 +414,20 @@ def test_places_bench_runs(tmp_path, capsys):
     assert result["meta"]["config"]["iters"] == 1
     with pytest.raises(singan.SinGANError, match="iterz"):
         places.make_config("tiny", ["iterz=3"])
+    # --save-samples: the real image then the 2 samples, side by side at the evaluated size
+    from PIL import Image
+
+    with Image.open(out / "tiny-0.png") as strip:
+        assert strip.size == (3 * 32, 24)
+    # --merge: rows of separate result files in one table, each image once
+    for k, r in enumerate(result["rows"]):
+        (tmp_path / f"part{k}.json").write_text(json.dumps({"rows": [r]}))
+    parts = [str(tmp_path / "part1.json"), str(tmp_path / "part0.json"),
+             str(tmp_path / "part0.json")]
+    assert places.main(["--merge", *parts]) == 0
+    merged = capsys.readouterr().out
+    assert merged.count("| 0.jpg |") == 1 and merged.count("| 1.jpg |") == 1
+    assert merged.index("| 0.jpg |") < merged.index("| 1.jpg |") and "**mean**" in merged
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(singan.SinGANError, match="not a places.py result"):
+        places.main(["--merge", str(tmp_path / "bad.json")])

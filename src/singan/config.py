@@ -159,9 +159,10 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
 
 # Presets. `paper` is the paper's configuration; `tiny` is for the demo and the tests; `fast`
 # trades some quality for a small fraction of the paper's CPU time: no normalisation, 32 channels at
-# every scale, scales above 48 px trained on random 48x48 windows, a pool of 64 random coarse
-# inputs per scale, 1000 iterations at the coarsest scale falling linearly to 500 at the finest
-# (docs/benchmarks.md, "CPU: the fast preset", measures each of these choices).
+# every scale, scales above 48 px trained on random 48x48 windows (which reach the borders too), a
+# pool of 64 random coarse inputs per scale, 1000 iterations at the coarsest scale falling linearly
+# to 500 at the finest (docs/benchmarks.md, "CPU: the fast preset", measures each of these choices
+# and the ones that were tried and dropped).
 PRESETS: dict[str, SinGANConfig] = {
     "paper": SinGANConfig(),
     "tiny": SinGANConfig(max_size=64, min_size=20, base_channels=16, max_channels=32,
