@@ -161,14 +161,15 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
 # trades some quality for a small fraction of the paper's CPU time: no normalisation, 32 channels at
 # every scale, scales above 48 px trained on random 48x48 windows (which reach the borders too), a
 # pool of 64 random coarse inputs per scale, 1000 iterations at the coarsest scale falling linearly
-# to 500 at the finest (docs/benchmarks.md, "CPU: the fast preset", measures each of these choices
-# and the ones that were tried and dropped).
+# to 500 at the finest, and half the paper's noise at the scales above the coarsest (fewer speckles
+# from generators trained this briefly). docs/benchmarks.md, "CPU: the fast preset", measures each
+# of these choices and the ones that were tried and dropped.
 PRESETS: dict[str, SinGANConfig] = {
     "paper": SinGANConfig(),
     "tiny": SinGANConfig(max_size=64, min_size=20, base_channels=16, max_channels=32,
                          iters=150),
     "fast": SinGANConfig(norm="none", base_channels=32, max_channels=32, crop_size=48,
-                         iters=1000, iters_finest=500, prev_pool=64),
+                         iters=1000, iters_finest=500, prev_pool=64, noise_amp_scale=0.05),
 }
 
 DEFAULT_PRESET = "paper"
