@@ -327,7 +327,7 @@ class Trainer:
         span = torch.tensor([h - ch + 1, w - cw + 1], device=self.device) + 2 * half
         top_left = torch.rand(count, 2, generator=self.gen, device=self.device) * span
         hi = torch.tensor([h - ch, w - cw], device=self.device)
-        return torch.minimum(torch.clamp(top_left.long() - half, min=0), hi)
+        return (top_left.long() - half).clamp(min=torch.zeros_like(hi), max=hi)
 
     def _step(self, st: _Stage, inp: dict[str, torch.Tensor]) -> None:
         """One training iteration: critic steps, then generator steps (spec 4.2)."""
