@@ -1,61 +1,111 @@
 #!/usr/bin/env bash
-# The GPU benchmark in one call (about 6 minutes on an H100/H200), from the repository root:
-#   bash bench/gpu.sh                      # embedded 250-px landscape
-#   IMAGE=photo.jpg bash bench/gpu.sh      # another training image
-# 1. CUDA checks (run-to-run noise, CUDA graphs against the same arithmetic run eagerly);
-# 2. a real training run of the paper preset (2000 iterations x every scale) and samples of it;
-# 3. seconds per iteration per scale for paper and fast, and peak memory;
-# 4. a real run of the fast preset; 5. sampling throughput; 6. optionally a sweep of configs.
-# Everything is written to $OUT (default bench_out/).
+# The GPU benchmark in one call, from the repository root (about 7 minutes on an H100/H200 with
+# the default stages):
+#   bash bench/gpu.sh                                  # embedded 250-px landscape
+#   IMAGE=photo.jpg bash bench/gpu.sh                  # another training image
+#   STAGES="fast sweep speed" SWEEP=c.json SWEEP_IMAGES=dir bash bench/gpu.sh
+# Stages, run in this order when named in STAGES (default "check paper fast speed sample"):
+#   check   CUDA checks (run-to-run noise, CUDA graphs against the same arithmetic run eagerly);
+#   paper   a real training run of the paper preset (2000 iterations x every scale), and samples;
+#   fast    a real run of the fast preset with `singan train`;
+#   sweep   configurations trained in parallel (SWEEP=configs.json, SWEEP_IMAGES=folder; see
+#           bench/sweep.py) under the CUDA MPS daemon when it starts, so that the workers' small
+#           kernels run side by side; each configuration's samples come back as sweep-NAME.tar;
+#   speed   seconds per iteration per scale and peak memory (SPEED_ARGS, default paper and fast,
+#           12 timed iterations per scale, CUDA graphs; SPEED_BENCH=1: again with
+#           cudnn.benchmark on);
+#   sample  sampling throughput.
+# Text goes to $OUT/gpu.log (default OUT=bench_out), tables also to $OUT/*.json.
 set -uo pipefail
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT="${OUT:-bench_out}"
 IMAGE="${IMAGE:-}"
+DEVICE="${DEVICE:-cuda}"  # cpu only to try the script out
+STAGES=" ${STAGES:-check paper fast speed sample} "
+SPEED_ARGS="${SPEED_ARGS:---preset paper fast --iters 12 --graphs}"
 mkdir -p "$OUT"
+LOG="$OUT/gpu.log"
 py=python3
 secs() { $py -c "import time; print(round(time.time() - $1, 1))"; }
-{
-  date -u
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-} 2>&1 | tee "$OUT/machine.txt"
+has() { [[ "$STAGES" == *" $1 "* ]]; }
+exec > >(tee -a "$LOG") 2>&1
+date -u
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')"
+echo "stages:$STAGES"
 
-echo "== 1. checks"
-timeout 100 $py bench/gpu_check.py 2>&1 | tee "$OUT/check.txt"
-
-echo "== 2. paper preset, full training"
-t=$(date +%s.%N)
-timeout "${PAPER_TIMEOUT:-240}" $py -m singan train $IMAGE --preset paper --out /tmp/gpu_paper \
-  --device cuda --quiet --force
-rc=$?
-echo "paper preset, full training: $(secs "$t") s (exit status $rc)" | tee "$OUT/paper_run.txt"
-cp /tmp/gpu_paper/log.txt "$OUT/paper_log.txt" 2>/dev/null
-$py -m singan sample /tmp/gpu_paper --num 10 --out /tmp/gpu_paper/samples --device cuda --quiet \
-  && tar cf "$OUT/paper_samples.tar" -C /tmp/gpu_paper samples
-
-echo "== 3. seconds per iteration per scale (12 timed iterations per scale, CUDA graphs)"
-timeout 120 $py bench/train_speed.py --preset paper fast --device cuda --iters 12 --graphs \
-  ${IMAGE:+--image $IMAGE} --json "$OUT/speed.json" 2>&1 | tee "$OUT/speed.md"
-
-echo "== 4. fast preset, full training"
-t=$(date +%s.%N)
-timeout 120 $py -m singan train $IMAGE --preset fast --out /tmp/gpu_fast --device cuda --quiet \
-  --force
-echo "fast preset, full training: $(secs "$t") s" | tee "$OUT/fast_run.txt"
-cp /tmp/gpu_fast/log.txt "$OUT/fast_log.txt" 2>/dev/null
-
-echo "== 5. sampling throughput"
-for p in paper fast; do
-  timeout 40 $py bench/sample_speed.py --preset $p --device cuda --batch 128 --seconds 5 \
-    ${IMAGE:+--image $IMAGE} 2>&1 | tee -a "$OUT/sample.txt"
-done
-
-# 6. optional: configurations to compare, trained in parallel (SWEEP=configs.json,
-#    SWEEP_IMAGES=folder); their samples come back as sweep.tar.
-if [ -n "${SWEEP:-}" ]; then
-  echo "== 6. sweep $SWEEP"
-  timeout "${SWEEP_TIMEOUT:-120}" $py bench/sweep.py --images "$SWEEP_IMAGES" --configs "$SWEEP" \
-    --device cuda --workers "${SWEEP_WORKERS:-8}" --samples 10 --graphs --out /tmp/gpu_sweep \
-    2>&1 | tee "$OUT/sweep.log"
-  tar cf "$OUT/sweep.tar" -C /tmp gpu_sweep
+if has check; then
+  echo "== check: CUDA checks"
+  timeout 100 $py bench/gpu_check.py
 fi
+
+if has paper; then
+  echo "== paper: paper preset, full training"
+  t=$(date +%s.%N)
+  timeout "${PAPER_TIMEOUT:-240}" $py -m singan train $IMAGE --preset paper --out /tmp/gpu_paper \
+    --device "$DEVICE" --quiet --force
+  rc=$?
+  echo "paper preset, full training: $(secs "$t") s (exit status $rc)"
+  cat /tmp/gpu_paper/log.txt 2>/dev/null | tail -5
+  $py -m singan sample /tmp/gpu_paper --num 10 --out /tmp/gpu_paper/samples --device "$DEVICE" --quiet \
+    && tar cf "$OUT/paper_samples.tar" -C /tmp/gpu_paper samples
+fi
+
+if has fast; then
+  echo "== fast: fast preset, full training"
+  t=$(date +%s.%N)
+  timeout "${FAST_TIMEOUT:-150}" $py -m singan train $IMAGE --preset fast --out /tmp/gpu_fast \
+    --device "$DEVICE" --quiet --force
+  rc=$?
+  echo "fast preset, full training: $(secs "$t") s including process start (exit status $rc)"
+  tail -3 /tmp/gpu_fast/log.txt 2>/dev/null
+fi
+
+if has sweep && [ -n "${SWEEP:-}" ]; then
+  echo "== sweep: $SWEEP on ${SWEEP_IMAGES:-}"
+  workers="${SWEEP_WORKERS_NO_MPS:-3}"
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps_pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps_log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  mps=0
+  if command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; then
+    if timeout 60 $py -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+      mps=1; workers="${SWEEP_WORKERS:-12}"
+    else
+      echo quit | nvidia-cuda-mps-control
+    fi
+  fi
+  echo "MPS: $mps, workers: $workers"
+  t=$(date +%s.%N)
+  timeout "${SWEEP_TIMEOUT:-240}" $py bench/sweep.py --images "$SWEEP_IMAGES" --configs "$SWEEP" \
+    --device "$DEVICE" --workers "$workers" --samples 10 --graphs --out /tmp/gpu_sweep
+  rc=$?
+  echo "sweep: $(secs "$t") s (exit status $rc)"
+  pkill -f multiprocessing.spawn && sleep 3  # workers of a sweep cut by its time limit
+  [ "$mps" = 1 ] && echo quit | nvidia-cuda-mps-control
+  cp /tmp/gpu_sweep/sweep.jsonl "$OUT/" 2>/dev/null
+  for d in /tmp/gpu_sweep/*/; do
+    [ -d "$d" ] && tar cf "$OUT/sweep-$(basename "$d").tar" -C /tmp/gpu_sweep "$(basename "$d")"
+  done
+fi
+
+if has speed; then
+  echo "== speed: seconds per iteration per scale"
+  # shellcheck disable=SC2086
+  timeout "${SPEED_TIMEOUT:-120}" $py bench/train_speed.py $SPEED_ARGS \
+    ${IMAGE:+--image $IMAGE} --device "$DEVICE" --json "$OUT/speed.json"
+  if [ "${SPEED_BENCH:-0}" = 1 ]; then
+    echo "-- again with cudnn.benchmark"
+    # shellcheck disable=SC2086
+    timeout "${SPEED_TIMEOUT:-120}" $py bench/train_speed.py $SPEED_ARGS \
+      ${IMAGE:+--image $IMAGE} --device "$DEVICE" --cudnn-benchmark --json "$OUT/speed_bench.json"
+  fi
+fi
+
+if has sample; then
+  echo "== sample: sampling throughput"
+  for p in paper fast; do
+    timeout 40 $py bench/sample_speed.py --preset $p --device "$DEVICE" --batch 128 --seconds 5 \
+      ${IMAGE:+--image $IMAGE}
+  done
+fi
+echo "done: $(date -u)"

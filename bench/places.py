@@ -6,6 +6,10 @@ patch SWD and diversity with the published SinGAN (DIR/singan/K.jpg) and ConSinG
     python bench/places.py --data ../shared/data/places-open --preset tiny --images 0,1 --samples 4
     python bench/places.py --data ../shared/data/places-open --published-only
     python bench/places.py --data ... --preset paper --set iters=1000 --device cuda
+    python bench/places.py --data ../shared/data/places-open --samples-from sweep/fast
+
+--samples-from scores samples made elsewhere (bench/sweep.py writes DIR/K/0.png, 1.png, ... and
+DIR/K/meta.json for real/K.jpg) instead of training; images without a folder there are left out.
 
 Prints a markdown table (per image and mean/median rows) with the training wall time per image and
 the device, and writes it with all values as JSON to --out (new files named after preset and time).
@@ -62,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
     p.add_argument("--save-samples", action="store_true",
                    help="also write each image's samples side by side to OUT/PRESET-IMAGE.png")
+    p.add_argument("--samples-from", metavar="DIR", default=None,
+                   help="no training: score the samples in DIR/K/*.png of each real/K.jpg "
+                        "(as bench/sweep.py writes them)")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="only print one table of the rows of these result files (e.g. images "
                         "trained in separate processes side by side)")
@@ -70,8 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         return args
     if args.data is None:
         p.error("--data is required (unless --merge)")
-    if not args.published_only and args.preset is None:
-        p.error("--preset is required (or --published-only)")
+    if args.samples_from and (args.preset or args.published_only):
+        p.error("--samples-from scores existing samples: no --preset or --published-only")
+    if not args.published_only and not args.samples_from and args.preset is None:
+        p.error("--preset is required (or --published-only, or --samples-from)")
     if args.samples < 2:
         p.error("--samples must be at least 2 (diversity needs several samples)")
     return args
@@ -132,13 +141,39 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
     sync(device)
     seconds = time.perf_counter() - t0
     samples = singan.generate(model, args.samples, seeds=list(range(args.samples))).clamp(-1, 1)
+    return score(real, samples, seconds, args, device, extractor)
+
+
+def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float | None]:
+    """The samples DIR/K/*.png (numeric order) and the training seconds of DIR/K/meta.json."""
+    files = sorted((f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg")),
+                   key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f.stem)])
+    if len(files) < 2:
+        raise SinGANError(f"{folder}: fewer than 2 samples (diversity needs several)")
+    images = [io.load_image(f) for f in files]
+    if len({tuple(x.shape[-2:]) for x in images}) != 1:
+        raise SinGANError(f"{folder}: samples of different sizes")
+    seconds = None
+    meta = folder / "meta.json"
+    if meta.is_file():
+        try:
+            seconds = float(json.loads(meta.read_text())["train_s"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise SinGANError(f"{meta}: unreadable ({e})") from None
+    return torch.cat(images).to(real.device), seconds
+
+
+def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args, device,
+          extractor) -> dict:
+    """SIFID and SWD of every sample and the diversity of all, against the real image."""
     h, w = samples.shape[-2:]
     ref = real if tuple(real.shape[-2:]) == (h, w) else resize(real, size=(h, w))
     scores = evaluate(ref.to(device), samples, extractor=extractor, layer=args.layer)
     if args.save_samples:
         strip = torch.cat([ref.to(samples.device), *samples.split(1)], dim=-1)  # real first
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        io.save_image(strip[0].cpu(), Path(args.out) / f"{args.preset}-{args.name}.png")
+        name = f"{args.preset.replace(':', '-')}-{args.name}.png"
+        io.save_image(strip[0].cpu(), Path(args.out) / name)
     return {"train_seconds": seconds, "eval_size": [int(h), int(w)],
             "sifid": statistics.fmean(scores["sifid"]), "swd": statistics.fmean(scores["swd"]),
             "diversity": scores["diversity"][0], "sifid_values": scores["sifid"],
@@ -230,9 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return merge(args.merge)
     data = Path(args.data)
-    config = None if args.published_only else make_config(args.preset, args.set)
+    config = None if args.published_only or args.samples_from else \
+        make_config(args.preset, args.set)
     device = resolve_device(args.device, args.threads)
     reals = list_reals(data, args.images)
+    if args.samples_from:
+        made = Path(args.samples_from)
+        reals = [r for r in reals if (made / r.stem).is_dir()]
+        if not reals:
+            raise SinGANError(f"{made}: no sample folder named after an image of {data / 'real'}")
+        args.preset = f"samples:{made.name}"
     extractor = load_inception(device=device)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_start = os.getloadavg()[0]
@@ -245,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{path.name}] training ({args.preset}) on {device} ...", file=sys.stderr,
                   flush=True)
             row["ours"] = run_ours(real, config, args, device, extractor)
+        elif args.samples_from:
+            samples, seconds = load_samples(Path(args.samples_from) / path.stem, real)
+            row["ours"] = score(real, samples, seconds, args, device, extractor)
         for name in PUBLISHED:
             row[name] = run_published(real, data / name / path.name, device, extractor,
                                       args.layer)
@@ -255,17 +300,21 @@ def main(argv: list[str] | None = None) -> int:
             "date": started, "device": device_name(device), "torch": torch.__version__,
             "singan": singan.__version__, "preset": args.preset, "sets": args.set,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
+            "samples_from": args.samples_from,
             "sifid_layer": args.layer, "load_average_start_end": [load_start,
                                                                    os.getloadavg()[0]]}
     header = (f"Places benchmark, {meta['date']}, device: {meta['device']}, preset: "
               f"{args.preset or '(published samples only)'}, SIFID layer {args.layer}")
+    if args.samples_from:
+        header += f", samples from {args.samples_from}"
     if config is not None:
         header += f", {args.samples} samples per image (seeds 0-{args.samples - 1}), training " \
                   f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "")
     print(header + "\n\n" + table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"places-{args.preset or 'published'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tag = (args.preset or "published").replace(":", "-")
+    stem = f"places-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
     io.atomic_write(out / f"{stem}.json", lambda f: f.write(json.dumps(
         {"meta": meta, "rows": rows, "summary": summary(rows)}, indent=2).encode()))
     io.atomic_write(out / f"{stem}.md", lambda f: f.write(

@@ -1,10 +1,14 @@
 """Train several configurations on a folder of images in parallel worker processes and keep
-their samples, for comparing configurations (scored afterwards with `singan eval` or
-bench/places.py). On a GPU, several workers share the device.
+their samples, for comparing configurations. On a GPU, several workers share the device (start
+the CUDA MPS daemon first so that their kernels run side by side, as bench/gpu.sh does).
 
     python bench/sweep.py --images DIR --configs configs.json --device cuda --workers 8 --out OUT
+    python bench/places.py --data DIR/.. --samples-from OUT/NAME   # score one configuration
 
-configs.json maps a name to {"preset": P, "set": {field: value, ...}}.
+configs.json maps a name to {"preset": P, "set": {field: value, ...}, "seed": S}. Jobs start in
+the file's order of configurations, image by image within each, so that a time limit cuts the
+last configurations rather than every one. Samples go to OUT/NAME/IMAGE/I.png (seeds 0..N-1), with
+OUT/NAME/IMAGE/meta.json (training seconds, device, configuration).
 """
 
 from __future__ import annotations
@@ -38,12 +42,16 @@ def job(args: tuple) -> dict:
             torch.cuda.synchronize()
         secs = time.perf_counter() - t0
         x = singan.generate(model, samples, seeds=list(range(samples)))
-        folder = Path(out) / name
-        folder.mkdir(parents=True, exist_ok=True)
         stem = Path(image_path).stem
+        folder = Path(out) / name / stem
+        folder.mkdir(parents=True, exist_ok=True)
         for i in range(samples):
-            io.save_image(x[i], folder / f"{stem}_s{i}.png")
-        return {"config": name, "image": stem, "train_s": round(secs, 2), "ok": True}
+            io.save_image(x[i], folder / f"{i}.png")
+        rec = {"config": name, "image": stem, "train_s": round(secs, 2), "ok": True}
+        (folder / "meta.json").write_text(json.dumps(
+            {**rec, "device": device, "seed": spec.get("seed", 0), "cuda_graphs": graphs,
+             "config_values": cfg.to_dict()}, indent=2))
+        return rec
     except Exception as e:  # report and go on with the other jobs
         return {"config": name, "image": Path(image_path).stem, "ok": False, "error": repr(e)}
 
@@ -62,9 +70,9 @@ def main() -> None:
     configs = json.loads(Path(args.configs).read_text())
     images = sorted(p for p in Path(args.images).iterdir()
                     if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    # Image by image, so that every configuration advances together.
+    # Configuration by configuration, in the file's order (a time limit cuts the last ones).
     jobs = [(name, spec, str(img), args.device, args.samples, args.out, args.graphs)
-            for img in images for name, spec in configs.items()]
+            for name, spec in configs.items() for img in images]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     log = open(Path(args.out) / "sweep.jsonl", "a")
     with mp.get_context("spawn").Pool(args.workers) as pool:

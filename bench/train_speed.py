@@ -23,9 +23,11 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 
 def measure(preset: str, image_path: str | None, device: str, iters: int, threads: int | None,
-            overrides: dict, graphs: bool = False) -> dict:
+            overrides: dict, graphs: bool = False, cudnn_benchmark: bool = False) -> dict:
     """Run in this process: time `iters` iterations per scale of `preset`."""
     import torch
+
+    torch.backends.cudnn.benchmark = cudnn_benchmark
 
     import singan
     from singan import io
@@ -64,7 +66,7 @@ def measure(preset: str, image_path: str | None, device: str, iters: int, thread
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"preset": preset, "device": device, "threads": torch.get_num_threads(),
-            "cuda_graphs": graphs,
+            "cuda_graphs": graphs, "cudnn_benchmark": cudnn_benchmark,
             "image": image_path or "<default>", "scales": rows,
             "sum_s_per_iter": sum(r["s_per_iter"] for r in rows),
             "extrapolated_total_s": total, "extrapolated_cpu_s": cpu_total,
@@ -84,19 +86,23 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides, e.g. max_size=128")
     ap.add_argument("--graphs", action="store_true", help="replay iterations as CUDA graphs")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="let cuDNN time its convolution algorithms and keep the fastest "
+                         "(torch.backends.cudnn.benchmark; results no longer bit-reproducible)")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     if args.child:
         print(json.dumps(measure(args.preset[0], args.image, args.device, args.iters + 1,
-                                 args.threads, overrides, args.graphs)))
+                                 args.threads, overrides, args.graphs, args.cudnn_benchmark)))
         return
     results = []
     for preset in args.preset:
         cmd = [sys.executable, __file__, "--child", "--preset", preset, "--device", args.device,
                "--iters", str(args.iters)] + (["--image", args.image] if args.image else []) + \
               (["--graphs"] if args.graphs else []) + \
+              (["--cudnn-benchmark"] if args.cudnn_benchmark else []) + \
               (["--threads", str(args.threads)] if args.threads else []) + \
               (["--set", *args.set] if args.set else [])
         env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -108,7 +114,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
     for r in results:
         print(f"\n## preset {r['preset']} on {r['device']} ({r['threads']} threads, CUDA graphs "
-              f"{'on' if r['cuda_graphs'] else 'off'}), image {r['image']}")
+              f"{'on' if r['cuda_graphs'] else 'off'}, cudnn.benchmark "
+              f"{'on' if r['cudnn_benchmark'] else 'off'}), image {r['image']}")
         print("| scale | size | width | s/iter | CPU s/iter | iters | extrapolated s |")
         print("|---|---|---|---|---|---|---|")
         for s in r["scales"]:

@@ -431,3 +431,48 @@ def test_places_bench_runs(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(singan.SinGANError, match="not a places.py result"):
         places.main(["--merge", str(tmp_path / "bad.json")])
+
+
+@needs_fid
+def test_sweep_samples_scored_by_places_bench(tmp_path, capsys):
+    """bench/sweep.py's job writes NAME/IMAGE/I.png + meta.json; places.py --samples-from scores
+    them without training, only for the images that have a folder."""
+    import importlib.util
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    mods = {}
+    for name in ("places", "sweep"):
+        spec = importlib.util.spec_from_file_location(f"{name}_bench", bench / f"{name}.py")
+        mods[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods[name])
+    data = tmp_path / "data"
+    (data / "real").mkdir(parents=True)
+    for k in (0, 1):
+        singan.default_image(24, 32, seed=k + 1).save(data / "real" / f"{k}.jpg")
+    tiny = {"preset": "tiny", "seed": 3, "set": {"iters": 3, "max_size": 32, "min_size": 16,
+                                                 "base_channels": 4, "max_channels": 4}}
+    threads = torch.get_num_threads()
+    try:
+        rec = mods["sweep"].job(("t", tiny, str(data / "real" / "1.jpg"), "cpu", 3,
+                                 str(tmp_path / "sweep"), False))
+    finally:
+        torch.set_num_threads(threads)
+    assert rec["ok"] and rec["image"] == "1", rec
+    folder = tmp_path / "sweep" / "t" / "1"
+    assert sorted(f.name for f in folder.iterdir()) == ["0.png", "1.png", "2.png", "meta.json"]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["seed"] == 3 and meta["config_values"]["iters"] == 3
+    out = tmp_path / "results"
+    assert mods["places"].main(["--data", str(data), "--samples-from", str(tmp_path / "sweep" / "t"),
+                                "--device", "cpu", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| 1.jpg |" in table and "| 0.jpg |" not in table and "samples from" in table
+    result = json.loads(next(out.glob("places-samples-t-*.json")).read_text())
+    ours = result["rows"][0]["ours"]
+    assert len(ours["sifid_values"]) == 3 and ours["train_seconds"] == meta["train_s"]
+    assert ours["diversity"] > 0
+    (folder / "1.png").unlink(), (folder / "2.png").unlink()
+    with pytest.raises(singan.SinGANError, match="fewer than 2 samples"):
+        mods["places"].main(["--data", str(data), "--samples-from", str(tmp_path / "sweep" / "t"),
+                             "--device", "cpu", "--out", str(out)])
