@@ -135,6 +135,27 @@ def test_help_has_examples(capsys):
         assert "examples:" in capsys.readouterr().out
 
 
+def test_cudnn_benchmark_only_on_cuda(tmp_path, img, monkeypatch):
+    """--cudnn-benchmark (default on) turns cuDNN's algorithm timing on for CUDA devices only;
+    training on the CPU leaves it off, and --no-cudnn-benchmark turns it off on CUDA too."""
+    import torch
+
+    from singan.cli.common import use_cudnn_benchmark
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    use_cudnn_benchmark(torch.device("cuda"), True)
+    assert torch.backends.cudnn.benchmark is True
+    use_cudnn_benchmark(torch.device("cuda", 0), False)
+    assert torch.backends.cudnn.benchmark is False
+    use_cudnn_benchmark(torch.device("cpu"), True)
+    assert torch.backends.cudnn.benchmark is False
+    torch.backends.cudnn.benchmark = True  # the CLI sets it for the device it trains on
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), *TINY]) == 0
+    assert torch.backends.cudnn.benchmark is False
+    assert main(["train", "--resume", "--out", str(tmp_path / "r"), "--no-cudnn-benchmark",
+                 "--device", "cpu", "--quiet"]) == 0  # already complete: nothing to do
+
+
 def test_dry_run_prints_config(tmp_path, capsys, img):
     assert main(["train", str(img), "--out", str(tmp_path / "r"), "--dry-run", "--iters", "7", "--min-size", "16",
                  "--device", "cpu"]) == 0

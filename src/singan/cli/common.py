@@ -64,6 +64,15 @@ def resolve_device(name: str, threads: int | None = None) -> torch.device:
     return dev
 
 
+def use_cudnn_benchmark(device: torch.device, on: bool) -> None:
+    """Let cuDNN time its convolution algorithms and keep the fastest, on a CUDA device only.
+
+    Runs on CUDA are not bit-reproducible either way (cuDNN's default algorithms are not
+    deterministic); benchmarking only changes which ones run.
+    """
+    torch.backends.cudnn.benchmark = bool(on) and device.type == "cuda"
+
+
 # Config fields that get a short, prominent flag in --help; every other field is still a flag.
 _FIELD_HELP = {
     "max_size": "long side of the finest scale in px",

@@ -20,7 +20,8 @@ from ..runlock import RunLock
 from ..sample import generate
 from ..training import Progress, Trainer, expected_work
 from .common import (CommandError, GracefulStop, HelpFormatter, add_config_args,
-                     add_device_args, add_limit_args, config_overrides, resolve_device, say)
+                     add_device_args, add_limit_args, config_overrides, resolve_device, say,
+                     use_cudnn_benchmark)
 
 EXAMPLES = """\
 examples:
@@ -68,6 +69,10 @@ def add_cuda_graphs_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                    help="on a CUDA device, replay each iteration as a CUDA graph (same results, "
                         "much less launch overhead)")
+    p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a CUDA device, let cuDNN time its convolution algorithms once and "
+                        "keep the fastest (the paper preset's widest scales train 1.4-2x "
+                        "faster); ignored on the CPU")
 
 
 def _clear_run(out: Path) -> None:
@@ -205,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         image = io.load_image(args.image, max_pixels=args.max_pixels)
     device = resolve_device(args.device, args.threads)
+    use_cudnn_benchmark(device, args.cudnn_benchmark)
     geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
                    scale_factor_init=config.scale_factor_init, exact_factor=config.mode == "sr")
     need = validate.training_memory(config, list(geo.sizes))
@@ -249,6 +255,7 @@ def _resume(args: argparse.Namespace, out: Path) -> int:
         raise CommandError("--resume and --force cannot be used together")
     info = io.read_run_info(out)
     device = resolve_device(args.device, args.threads)
+    use_cudnn_benchmark(device, args.cudnn_benchmark)
     with RunLock(out):
         return _resume_locked(args, out, info, device)
 
