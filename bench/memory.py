@@ -1,5 +1,5 @@
-"""Measure peak memory of training one scale and of sampling on CPU, to calibrate
-`validate.training_memory` and `validate.generation_memory`.
+"""Measure peak memory of training one scale, of a whole `fast` run (1 iteration per scale) and
+of sampling on CPU, to calibrate `validate.training_memory` and `validate.generation_memory`.
 
     PYTHONPATH=src python bench/memory.py
 
@@ -21,6 +21,17 @@ from singan import validate
 from singan.training import Trainer
 kind, side, ch, up = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(2)
+if kind == "fast":  # a whole run of the fast preset (1 iteration per scale): windows and pool
+    cfg = singan.make_config("fast", max_size=side, iters=1, iters_finest=0)
+    img = torch.rand(1, 3, side * 3 // 4, side) * 2 - 1
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tr = Trainer.from_image(img, cfg)
+    tr.run()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"kind": kind, "side": side, "channels": cfg.max_channels,
+                      "measured": peak - base,
+                      "estimate": validate.training_memory(cfg, tr.model.sizes)}))
+    sys.exit()
 cfg = singan.make_config("paper", min_size=side, max_size=side, base_channels=ch,
                          max_channels=ch, iters=2)
 img = torch.rand(1, 3, side, side) * 2 - 1
@@ -51,7 +62,8 @@ def measure(kind: str, side: int, channels: int, up: int = 1) -> dict:
 
 CASES = [("train", 64, 32, 1), ("train", 128, 32, 1), ("train", 128, 64, 1),
          ("train", 256, 32, 1), ("sample", 32, 32, 16), ("sample", 32, 32, 32),
-         ("sample", 32, 64, 32)]  # (kind, side, channels, output / model size)
+         ("sample", 32, 64, 32), ("fast", 512, 32, 1), ("fast", 1000, 32, 1)]
+# (kind, side, channels, output / model size); "fast": a whole fast run on a side x 3/4 side image
 
 
 def main() -> None:

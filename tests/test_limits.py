@@ -69,6 +69,20 @@ def test_training_memory_grows_with_size_and_width():
     assert validate.training_memory(c.replace(max_channels=256), [(25, 33), (100, 133)]) >= small
 
 
+def test_training_memory_counts_the_pool_of_random_inputs():
+    """With windows the activations stay small; the pool of full-size random inputs does not."""
+    from singan.pyramid import geometry
+
+    c = singan.make_config("fast", max_size=1000)
+    sizes = list(geometry(750, 1000, min_size=c.min_size, max_size=c.max_size,
+                          scale_factor_init=c.scale_factor_init).sizes)
+    pool_finest = 4 * c.prev_pool * 3 * 750 * 1000
+    with_pool = validate.training_memory(c, sizes)
+    assert with_pool >= 2 * pool_finest  # drawn in chunks, then concatenated
+    assert validate.training_memory(c.replace(prev_pool=0), sizes) < with_pool - pool_finest
+    assert validate.training_memory(c.replace(prev_pool=128), sizes) > with_pool + pool_finest
+
+
 def test_sample_output_size_is_checked_before_generating(tiny_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "s"
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(out), "--max-pixels",

@@ -25,6 +25,7 @@ from .errors import SinGANError
 from .losses import d_wgan_loss, g_adv_loss, gradient_penalty, rec_loss
 from .models import Discriminator, SinGAN, crop_window, init_weights
 from .pyramid import build_pyramid, geometry
+from .validate import POOL_CHUNK_FLOATS
 
 
 @dataclass
@@ -225,11 +226,13 @@ class Trainer:
     def _random_prev(self, upto: int, batch: int) -> torch.Tensor:
         """Random samples of the frozen scales 0..upto-1, up-sampled to scale `upto`.
 
-        Large batches (the pool) run in chunks that keep each activation under about 256 MB.
+        Large batches (the pool) run in chunks that keep each activation under
+        POOL_CHUNK_FLOATS floats (256 MiB).
         """
         model = self.model
         h, w = model.sizes[max(0, upto - 1)]
-        chunk = max(1, (1 << 26) // (self.config.max_channels * (h + 10) * (w + 10)))
+        pad = 2 * self.config.pad
+        chunk = max(1, POOL_CHUNK_FLOATS // (self.config.max_channels * (h + pad) * (w + pad)))
         if batch > chunk:
             return torch.cat([self._random_prev(upto, min(chunk, batch - i))
                               for i in range(0, batch, chunk)])

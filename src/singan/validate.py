@@ -329,16 +329,32 @@ def check_output_size(height: int, width: int, config: Any, *, batch: int = 1,
 TRAIN_BYTES_PER_ACT = 36
 TRAIN_BYTES_PER_DEPTH = 12
 TRAIN_BASE_BYTES = 96 * 2**20
+# The pool of random coarse inputs (`prev_pool`) is drawn through the frozen scales in chunks of
+# at most this many activation floats (Trainer._random_prev); while a chunk runs, about
+# POOL_CHAIN_ACTS such activations are alive, and the finished chunks are concatenated (the pool
+# twice over for a moment). Whole `fast` runs (bench/memory.py): 384x512 1576 MiB measured,
+# 750x1000 2295 MiB; the estimate is 1.06x and 1.08x that.
+POOL_CHUNK_FLOATS = 1 << 26
+POOL_CHAIN_ACTS = 5
 
 
 def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
     """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates;
-    scales larger than `crop_size` train on crops of that side)."""
+    scales larger than `crop_size` train on crops of that side; a `prev_pool` of random inputs
+    is held at full size)."""
     c, p = config, config.pad
     crop = c.crop_size or 1 << 30
     peak = 0
     for n, (h, w) in enumerate(sizes):
         acts = (min(h, crop) + 2 * p) * (min(w, crop) + 2 * p) * c.channels(n) * c.num_layers
         depth = min(c.train_depth, n + 1)
-        peak = max(peak, acts * (TRAIN_BYTES_PER_ACT + TRAIN_BYTES_PER_DEPTH * depth))
+        need = acts * (TRAIN_BYTES_PER_ACT + TRAIN_BYTES_PER_DEPTH * depth)
+        if c.prev_pool:
+            lo = n - depth + 1
+            pool = 4 * c.prev_pool * 3 * sizes[lo][0] * sizes[lo][1]
+            hp, wp = sizes[max(0, lo - 1)]
+            chain = 4 * min(POOL_CHUNK_FLOATS, c.prev_pool * c.max_channels * (hp + 2 * p) *
+                            (wp + 2 * p))
+            need = max(need + pool, 2 * pool + POOL_CHAIN_ACTS * chain)
+        peak = max(peak, need)
     return int(peak) + TRAIN_BASE_BYTES
