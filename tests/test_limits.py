@@ -78,7 +78,7 @@ def test_training_memory_counts_the_pool_of_random_inputs():
                           scale_factor_init=c.scale_factor_init).sizes)
     pool_finest = 4 * c.prev_pool * 3 * 750 * 1000
     with_pool = validate.training_memory(c, sizes)
-    assert with_pool >= 2 * pool_finest  # drawn in chunks, then concatenated
+    assert with_pool >= 1.5 * pool_finest  # made from the previous scale's pool
     assert validate.training_memory(c.replace(prev_pool=0), sizes) < with_pool - pool_finest
     assert validate.training_memory(c.replace(prev_pool=128), sizes) > with_pool + pool_finest
 

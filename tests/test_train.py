@@ -66,6 +66,35 @@ def test_resume_equals_uninterrupted(tiny_image, preset_config):
     assert all(torch.equal(wf[k], wr[k]) for k in wf)
 
 
+def test_pool_is_carried_scale_to_scale_and_rebuilt_exactly(tiny_image, tmp_path):
+    """Each scale's pool of random inputs is the previous one taken one generator further (one
+    pass per scale, not the whole chain again); a trainer with the same pool seed (as resuming
+    has, from the run folder) rebuilds the same pool; a restarted scale gets the same pool."""
+    from singan import io
+
+    cfg = fast_small().replace(iters=1, iters_finest=0)
+    tr = Trainer.from_image(tiny_image, cfg, seed=2)
+    passes, advance = [], tr._advance_pool
+    tr._advance_pool = lambda k, pool: passes.append(k) or advance(k, pool)
+    pools = []
+    for n in range(tr.model.num_scales):
+        tr.train_scale(n)
+        pools.append(tr._pool[1].clone())
+    last = tr.model.num_scales - 1
+    assert passes == list(range(last))
+    assert pools[0].abs().max() == 0  # scale 0 starts from nothing
+    assert pools[last].shape == (cfg.prev_pool, 3, *tr.model.sizes[last])
+    assert not torch.equal(pools[last][0], pools[last][1])
+    assert tr._pool_at(last) is tr._pool[1]  # asked again (a restart): the same pool
+    io.save_run(tr.model, tmp_path / "run", tr.state())
+    seed = io.load_train_state(tmp_path / "run", tr.model).pool_seed
+    assert seed == tr.pool_seed is not None
+    other = Trainer(tr.model, generator=torch.Generator().manual_seed(9), pool_seed=seed)
+    assert torch.equal(other._pool_at(last), pools[last])
+    assert Trainer(tr.model, generator=torch.Generator()).pool_seed != seed
+    assert Trainer.from_image(tiny_image, cfg.replace(prev_pool=0), seed=2).pool_seed is None
+
+
 def test_warm_start_copies_previous_scale(tiny_image, tiny_config):
     tr = Trainer.from_image(tiny_image, tiny_config.replace(iters=1), seed=0)
     tr.train_scale(0)

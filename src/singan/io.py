@@ -279,9 +279,11 @@ def save_run(model: SinGAN, run_dir: str | os.PathLike, state: TrainState | None
         tensors = {f"discriminator.{k}": v for k, v in state.discriminator.items()}
         if state.rng_state is not None:
             tensors["rng_state"] = state.rng_state
+        state_meta = {"format_version": str(FORMAT_VERSION), "scale": str(state.scale)}
+        if state.pool_seed is not None:
+            state_meta["pool_seed"] = str(state.pool_seed)
         files.append((run_dir / STATE_NAME, lambda: _write_safetensors(
-            run_dir / STATE_NAME, tensors,
-            {"format_version": str(FORMAT_VERSION), "scale": str(state.scale)})))
+            run_dir / STATE_NAME, tensors, state_meta)))
     files.append((run_dir / CONFIG_NAME, lambda: atomic_write(run_dir / CONFIG_NAME,
                                                               lambda f: f.write(text.encode()))))
     for path, write in files:
@@ -411,4 +413,7 @@ def load_train_state(run_dir: str | os.PathLike, model: SinGAN) -> TrainState:
     tensors = _read_safetensors(path, specs)
     rng_state = tensors.pop("rng_state")
     disc = {k[len("discriminator."):]: v for k, v in tensors.items()}
-    return TrainState(scale=scale, discriminator=disc, rng_state=rng_state)
+    pool_seed = _meta_int(meta, "pool_seed", path) if "pool_seed" in meta else None
+    if pool_seed is not None and not 0 <= pool_seed < 2**63:
+        raise RunError(f"{path}: invalid 'pool_seed' metadata")
+    return TrainState(scale=scale, discriminator=disc, rng_state=rng_state, pool_seed=pool_seed)

@@ -52,6 +52,7 @@ class TrainState:
     scale: int  # last finished scale
     discriminator: dict[str, torch.Tensor] = field(default_factory=dict)
     rng_state: torch.Tensor | None = None
+    pool_seed: int | None = None  # seed of the pool's random stream (presets with prev_pool)
 
 
 class DivergenceError(SinGANError):
@@ -106,7 +107,7 @@ class Trainer:
 
     def __init__(self, model: SinGAN, *, generator: torch.Generator,
                  discriminator: Discriminator | None = None, log_every: int = 25,
-                 cuda_graphs: bool = False):
+                 cuda_graphs: bool = False, pool_seed: int | None = None):
         self.model = model
         self.config = model.config
         self.gen = generator
@@ -115,6 +116,14 @@ class Trainer:
         self.log_every = log_every
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self.graph_warmup = 3  # eager iterations per scale before capturing the graph
+        # The pool of random coarse inputs (prev_pool) follows its own random stream, so that
+        # it can be carried from scale to scale and rebuilt exactly when resuming.
+        if pool_seed is None and self.config.prev_pool:
+            pool_seed = int(torch.randint(0, 2**62, (), generator=generator,
+                                          device=self.device))
+        self.pool_seed = pool_seed
+        self._pool: tuple[int, torch.Tensor] | None = None  # (scale, pool) as last drawn
+        self._pool_gen: torch.Generator | None = None
 
     @classmethod
     def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
@@ -148,13 +157,13 @@ class Trainer:
             del model.generators[-1]
             model.noise_amp = model.noise_amp[:-1].clone()
         return cls(model, generator=gen, discriminator=disc, log_every=log_every,
-                   cuda_graphs=cuda_graphs)
+                   cuda_graphs=cuda_graphs, pool_seed=state.pool_seed)
 
     def state(self) -> TrainState:
         disc = {k: v.detach().clone() for k, v in self.discriminator.state_dict().items()} \
             if self.discriminator is not None else {}
         return TrainState(scale=self.model.num_trained - 1, discriminator=disc,
-                          rng_state=self.gen.get_state())
+                          rng_state=self.gen.get_state(), pool_seed=self.pool_seed)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -224,23 +233,43 @@ class Trainer:
 
     @torch.no_grad()
     def _random_prev(self, upto: int, batch: int) -> torch.Tensor:
-        """Random samples of the frozen scales 0..upto-1, up-sampled to scale `upto`.
-
-        Large batches (the pool) run in chunks that keep each activation under
-        POOL_CHUNK_FLOATS floats (256 MiB).
-        """
+        """Fresh random samples of the frozen scales 0..upto-1, up-sampled to scale `upto`."""
         model = self.model
-        h, w = model.sizes[max(0, upto - 1)]
-        pad = 2 * self.config.pad
-        chunk = max(1, POOL_CHUNK_FLOATS // (self.config.max_channels * (h + pad) * (w + pad)))
-        if batch > chunk:
-            return torch.cat([self._random_prev(upto, min(chunk, batch - i))
-                              for i in range(0, batch, chunk)])
         x = model.z_rec.new_zeros(batch, 3, *model.sizes[0])
         for k in range(upto):
             x = model.scale_step(k, x, model.draw_noise(k, batch, generator=self.gen))
             x = model.upsample(x, model.sizes[k + 1])
         return x
+
+    @torch.no_grad()
+    def _pool_at(self, scale: int) -> torch.Tensor:
+        """The pool of `prev_pool` random inputs of `scale` (samples of the frozen scales below).
+
+        Each scale's pool is the previous scale's pool taken one generator further, with noise
+        from the pool's own stream (seeded by `pool_seed`), so a run draws every pool at the cost
+        of one pass per scale; a resumed trainer replays the same passes from the seed and gets
+        the same pool. Asked again for the same scale (a restarted scale), it returns the same.
+        """
+        if self._pool is None or not scale - 1 <= self._pool[0] <= scale:
+            self._pool_gen = torch.Generator(device=self.device).manual_seed(self.pool_seed)
+            self._pool = (0, self.model.z_rec.new_zeros(self.config.prev_pool, 3,
+                                                        *self.model.sizes[0]))
+        while self._pool[0] < scale:
+            self._pool = (self._pool[0] + 1, self._advance_pool(*self._pool))
+        return self._pool[1]
+
+    def _advance_pool(self, k: int, pool: torch.Tensor) -> torch.Tensor:
+        """Scale k's generator on every input of the pool, up-sampled to scale k+1; in chunks
+        that keep each activation under POOL_CHUNK_FLOATS floats."""
+        model, c = self.model, self.config
+        (h, w), pad = model.sizes[k], 2 * c.pad
+        chunk = max(1, POOL_CHUNK_FLOATS // (c.max_channels * (h + pad) * (w + pad)))
+        out = pool.new_empty(pool.shape[0], 3, *model.sizes[k + 1])
+        for i in range(0, pool.shape[0], chunk):
+            x = pool[i:i + chunk]
+            z = model.draw_noise(k, x.shape[0], generator=self._pool_gen)
+            out[i:i + chunk] = model.upsample(model.scale_step(k, x, z), model.sizes[k + 1])
+        return out
 
     def _crop_size(self, n: int) -> tuple[int, int] | None:
         """(h, w) of the random windows scale n trains on, or None for the whole image."""
@@ -287,7 +316,7 @@ class Trainer:
         d_opt = torch.optim.Adam([{"params": list(d_net.parameters()), "lr": lr(c.lr_d)}],
                                  lr=lr(c.lr_d), betas=(c.beta1, c.beta2), capturable=graphs)
         iters = c.iters_at(n, model.num_scales)
-        pool = self._random_prev(lo, c.prev_pool) if c.prev_pool else None
+        pool = self._pool_at(lo) if c.prev_pool else None
         sums = {k: torch.zeros((), device=self.device) for k in ("d_loss", "g_loss", "rec_loss",
                                                                 "gp")}
         return _Stage(n=n, lo=lo, iters=iters, nets=nets, amps=amps, d_net=d_net, g_opt=g_opt,

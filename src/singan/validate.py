@@ -329,13 +329,13 @@ def check_output_size(height: int, width: int, config: Any, *, batch: int = 1,
 TRAIN_BYTES_PER_ACT = 36
 TRAIN_BYTES_PER_DEPTH = 12
 TRAIN_BASE_BYTES = 96 * 2**20
-# The pool of random coarse inputs (`prev_pool`) is drawn through the frozen scales in chunks of
-# at most this many activation floats (Trainer._random_prev); while a chunk runs, about
-# POOL_CHAIN_ACTS such activations are alive, and the finished chunks are concatenated (the pool
-# twice over for a moment). Whole `fast` runs (bench/memory.py): 384x512 1576 MiB measured,
-# 750x1000 2295 MiB; the estimate is 1.06x and 1.08x that.
+# The pool of random coarse inputs (`prev_pool`) is held at full size. Each scale's pool is made
+# from the previous scale's, in chunks of at most POOL_CHUNK_FLOATS activation floats
+# (Trainer._advance_pool), so for a moment both pools and about POOL_CHAIN_ACTS such
+# activations are alive. Whole `fast` runs (bench/memory.py): 384x512 1416 MiB measured,
+# 750x1000 2030 MiB; the estimate is 1.04x both.
 POOL_CHUNK_FLOATS = 1 << 26
-POOL_CHAIN_ACTS = 5
+POOL_CHAIN_ACTS = 4.5
 
 
 def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
@@ -351,10 +351,10 @@ def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
         need = acts * (TRAIN_BYTES_PER_ACT + TRAIN_BYTES_PER_DEPTH * depth)
         if c.prev_pool:
             lo = n - depth + 1
-            pool = 4 * c.prev_pool * 3 * sizes[lo][0] * sizes[lo][1]
             hp, wp = sizes[max(0, lo - 1)]
+            pool, prev_pool = (4 * c.prev_pool * 3 * hh * ww for hh, ww in (sizes[lo], (hp, wp)))
             chain = 4 * min(POOL_CHUNK_FLOATS, c.prev_pool * c.max_channels * (hp + 2 * p) *
                             (wp + 2 * p))
-            need = max(need + pool, 2 * pool + POOL_CHAIN_ACTS * chain)
+            need = max(need + pool, pool + prev_pool + POOL_CHAIN_ACTS * chain)
         peak = max(peak, need)
     return int(peak) + TRAIN_BASE_BYTES
