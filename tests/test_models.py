@@ -68,3 +68,15 @@ def test_noise_padding_draws_over_the_border():
     z = model.draw_noise(0, 2)
     assert z.shape == (2, 3, 30, 34)
     assert torch.equal(z[:, 0], z[:, 1])  # grayscale noise at scale 0
+
+
+def test_noise_channels_grey_noise_at_every_scale():
+    """noise_channels=3 (the paper): colour noise above scale 0; 1: grey noise everywhere."""
+    sizes = [(20, 24), (26, 31)]
+    for channels, grey in ((3, False), (1, True)):
+        cfg = singan.make_config("tiny", noise_channels=channels)
+        z = SinGAN(cfg, sizes, 0.77).draw_noise(1, 2, generator=torch.Generator().manual_seed(0))
+        assert z.shape == (2, 3, 26, 31) and z.std() > 0.5
+        assert torch.equal(z[:, 0], z[:, 2]) is grey
+    with pytest.raises(singan.ConfigError, match="noise_channels"):
+        singan.make_config("tiny", noise_channels=2)

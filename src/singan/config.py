@@ -35,6 +35,7 @@ class SinGANConfig:
     channels_double_every: int = 4
     norm: str = "batch"  # "batch" (the paper) or "none"
     noise_padding: bool = False  # draw noise over the padded border too (animation mode)
+    noise_channels: int = 3  # noise channels above the coarsest scale (1: grey, as at scale 0)
     # noise
     noise_amp_scale: float = 0.1  # sigma_n = noise_amp_scale * RMSE(real_n, upsampled reconstruction)
     redraw_z_rec: bool = False  # True: redraw the coarsest z_rec every iteration (original code)
@@ -112,6 +113,8 @@ class SinGANConfig:
         need(self.channels_double_every >= 1, "channels_double_every must be >= 1")
         need(self.norm in ("batch", "none"), f"norm must be batch or none, got {self.norm!r}")
         need(self.noise_amp_scale >= 0, "noise_amp_scale must be >= 0")
+        need(self.noise_channels in (1, 3), f"noise_channels must be 1 or 3, got "
+             f"{self.noise_channels!r}")
         need(self.iters >= 1, f"iters must be at least 1, got {self.iters}")
         need(self.iters_finest >= 0, "iters_finest must be >= 0")
         need(self.prev_pool >= 0, "prev_pool must be >= 0")

@@ -190,9 +190,10 @@ class SinGAN(nn.Module):
 
     def draw_noise(self, scale: int, batch: int, size: tuple[int, int] | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """Fresh N(0, 1) noise for a scale: one channel broadcast to three at scale 0."""
+        """Fresh N(0, 1) noise for a scale: one channel broadcast to three at scale 0 (and at
+        every scale with `noise_channels=1`)."""
         h, w = self.noise_size(scale, size)
-        ch = 1 if scale == 0 else 3
+        ch = 1 if scale == 0 else self.config.noise_channels
         z = torch.randn(batch, ch, h, w, generator=generator, device=self.z_rec.device,
                         dtype=self.z_rec.dtype)
         return z.expand(batch, 3, h, w) if ch == 1 else z
