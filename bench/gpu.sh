@@ -28,6 +28,17 @@ LOG="$OUT/gpu.log"
 py=python3
 secs() { $py -c "import time; print(round(time.time() - $1, 1))"; }
 has() { [[ "$STAGES" == *" $1 "* ]]; }
+# train_run PRESET TIMEOUT: a real `singan train` run into /tmp/gpu_PRESET, timed
+train_run() {
+  echo "== $1: $1 preset, full training"
+  local t rc
+  t=$(date +%s.%N)
+  timeout "$2" $py -m singan train $IMAGE --preset "$1" --out "/tmp/gpu_$1" --device "$DEVICE" \
+    --quiet --force
+  rc=$?
+  echo "$1 preset, full training: $(secs "$t") s including process start (exit status $rc)"
+  tail -5 "/tmp/gpu_$1/log.txt" 2>/dev/null
+}
 exec > >(tee -a "$LOG") 2>&1
 date -u
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -40,25 +51,13 @@ if has check; then
 fi
 
 if has paper; then
-  echo "== paper: paper preset, full training"
-  t=$(date +%s.%N)
-  timeout "${PAPER_TIMEOUT:-240}" $py -m singan train $IMAGE --preset paper --out /tmp/gpu_paper \
-    --device "$DEVICE" --quiet --force
-  rc=$?
-  echo "paper preset, full training: $(secs "$t") s (exit status $rc)"
-  cat /tmp/gpu_paper/log.txt 2>/dev/null | tail -5
+  train_run paper "${PAPER_TIMEOUT:-240}"
   $py -m singan sample /tmp/gpu_paper --num 10 --out /tmp/gpu_paper/samples --device "$DEVICE" --quiet \
     && tar cf "$OUT/paper_samples.tar" -C /tmp/gpu_paper samples
 fi
 
 if has fast; then
-  echo "== fast: fast preset, full training"
-  t=$(date +%s.%N)
-  timeout "${FAST_TIMEOUT:-150}" $py -m singan train $IMAGE --preset fast --out /tmp/gpu_fast \
-    --device "$DEVICE" --quiet --force
-  rc=$?
-  echo "fast preset, full training: $(secs "$t") s including process start (exit status $rc)"
-  tail -3 /tmp/gpu_fast/log.txt 2>/dev/null
+  train_run fast "${FAST_TIMEOUT:-150}"
 fi
 
 if has sweep && [ -n "${SWEEP:-}" ]; then

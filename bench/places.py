@@ -102,9 +102,13 @@ def make_config(preset: str, sets: list[str]) -> SinGANConfig:
     return SinGANConfig.from_dict(data)
 
 
+def natural_key(path: Path) -> list:
+    """Sort key that puts 2.jpg before 10.jpg."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.stem)]
+
+
 def list_reals(data: Path, only: str | None) -> list[Path]:
-    reals = sorted((data / "real").glob("*.jpg"),
-                   key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f.stem)])
+    reals = sorted((data / "real").glob("*.jpg"), key=natural_key)
     if only is not None:
         wanted = [s.strip() for s in only.split(",") if s.strip()]
         missing = [s for s in wanted if not (data / "real" / f"{s}.jpg").is_file()]
@@ -147,7 +151,7 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
 def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float | None]:
     """The samples DIR/K/*.png (numeric order) and the training seconds of DIR/K/meta.json."""
     files = sorted((f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg")),
-                   key=lambda f: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", f.stem)])
+                   key=natural_key)
     if len(files) < 2:
         raise SinGANError(f"{folder}: fewer than 2 samples (diversity needs several)")
     images = [io.load_image(f) for f in files]

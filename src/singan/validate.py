@@ -352,9 +352,10 @@ def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
         if c.prev_pool:
             lo = n - depth + 1
             hp, wp = sizes[max(0, lo - 1)]
-            pool, prev_pool = (4 * c.prev_pool * 3 * hh * ww for hh, ww in (sizes[lo], (hp, wp)))
+            pool = 4 * c.prev_pool * 3 * sizes[lo][0] * sizes[lo][1]
+            pool_before = 4 * c.prev_pool * 3 * hp * wp  # the pool it is made from
             chain = 4 * min(POOL_CHUNK_FLOATS, c.prev_pool * c.max_channels * (hp + 2 * p) *
                             (wp + 2 * p))
-            need = max(need + pool, pool + prev_pool + POOL_CHAIN_ACTS * chain)
+            need = max(need + pool, pool + pool_before + POOL_CHAIN_ACTS * chain)
         peak = max(peak, need)
     return int(peak) + TRAIN_BASE_BYTES
