@@ -175,3 +175,17 @@ def test_python_m_singan(tmp_path):
     r = subprocess.run([sys.executable, "-m", "singan", "--version"], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 0 and "singan" in r.stdout
+
+
+@pytest.mark.parametrize("extra, hint", [([], True), (["--preset", "paper"], False),
+                                         (["--quiet"], False), (["--max-size", "100"], False)])
+def test_cpu_hint_for_the_implicit_paper_preset(tmp_path, capsys, extra, hint):
+    from PIL import Image
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (250, 188), (40, 90, 160)).save(path)
+    assert main(["train", str(path), "--out", str(tmp_path / "r"), "--dry-run", "--device", "cpu",
+                 *extra]) == 0
+    err = capsys.readouterr().err
+    assert ("--preset fast" in err) == hint
+    assert not (tmp_path / "r").exists()

@@ -36,6 +36,10 @@ examples:
 OOM_ADVICE = ("use a smaller --max-size (or --base-channels/--max-channels), or --device cpu; "
               "the scales finished so far are saved: continue with `singan train --resume`")
 
+# Training at this size or larger with the implicit `paper` preset on a CPU prints a hint about
+# the time it takes and the `fast` preset (figures: docs/benchmarks.md, CPU section).
+CPU_HINT_SIZE = 128
+
 # Files a run folder holds; --force removes exactly these, nothing else a user put there.
 RUN_FILES = (io.CONFIG_NAME, io.MODEL_NAME, io.STATE_NAME, "stats.jsonl", "log.txt",
              "progress.json")
@@ -214,6 +218,13 @@ def run(args: argparse.Namespace) -> int:
     geo = geometry(*image.shape[-2:], min_size=config.min_size, max_size=config.max_size,
                    scale_factor_init=config.scale_factor_init, exact_factor=config.mode == "sr")
     need = validate.training_memory(config, list(geo.sizes))
+    if args.preset is None and preset == "paper" and device.type == "cpu" and \
+            max(geo.sizes[-1]) >= CPU_HINT_SIZE:
+        h, w = geo.sizes[-1]
+        say(f"note: the default preset `paper` (the paper's settings) takes many hours on a CPU "
+            f"at {w}x{h} (more than a day for 250 px on 2 cores); `--preset fast` takes about "
+            f"17 minutes there, at lower quality (README, \"Presets\"); --preset paper hides "
+            f"this note", args.quiet)
     if args.dry_run:
         print(json.dumps({"preset": preset, "config": config.to_dict(),
                           "sizes": [list(s) for s in geo.sizes],
