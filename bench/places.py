@@ -7,14 +7,19 @@ patch SWD and diversity with the published SinGAN (DIR/singan/K.jpg) and ConSinG
     python bench/places.py --data ../shared/data/places-open --published-only
     python bench/places.py --data ... --preset paper --set iters=1000 --device cuda
     python bench/places.py --data ../shared/data/places-open --samples-from sweep/fast
+    python bench/places.py --data ../shared/data/places-open --runs-from runs/ --start-scale 1
 
 --samples-from scores samples made elsewhere (bench/sweep.py writes DIR/K/0.png, 1.png, ... and
 DIR/K/meta.json for real/K.jpg) instead of training; images without a folder there are left out.
+--runs-from samples models trained elsewhere (run folders DIR/K of `singan train` or
+`singan train-many IMAGES --out DIR`) instead of training; their training time is the run's own.
+--start-scale K starts our samples at scale K (the paper's "generation from scale N - K": the
+scales below replay the training image's reconstruction, which keeps its layout).
 
 Prints a markdown table (per image and mean/median rows) with the training wall time per image and
 the device, and writes it with all values as JSON to --out (new files named after preset and time).
 Our SIFID/SWD per image are means over --samples samples (seeds 0..N-1, generated from the coarsest
-scale); the published folders hold one sample per image, so their diversity is n/a. Samples of a
+scale unless --start-scale); the published folders hold one sample per image, so their diversity is n/a. Samples of a
 model whose output size differs from the real image's (presets with a smaller max_size) are
 compared with the real image resized to their size (noted in the table); those figures are not
 comparable with the published rows, which are at the images' own size (250 px).
@@ -69,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--samples-from", metavar="DIR", default=None,
                    help="no training: score the samples in DIR/K/*.png of each real/K.jpg "
                         "(as bench/sweep.py writes them)")
+    p.add_argument("--runs-from", metavar="DIR", default=None,
+                   help="no training: sample the trained run folders DIR/K of each real/K.jpg "
+                        "(written by `singan train` or `singan train-many`)")
+    p.add_argument("--start-scale", type=int, default=0, metavar="K",
+                   help="scale our samples start from (0: coarsest, the paper's random samples; "
+                        "1 and up keep more of the training image's layout)")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="only print one table of the rows of these result files (e.g. images "
                         "trained in separate processes side by side)")
@@ -77,10 +88,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         return args
     if args.data is None:
         p.error("--data is required (unless --merge)")
-    if args.samples_from and (args.preset or args.published_only):
-        p.error("--samples-from scores existing samples: no --preset or --published-only")
-    if not args.published_only and not args.samples_from and args.preset is None:
-        p.error("--preset is required (or --published-only, or --samples-from)")
+    if args.samples_from and args.runs_from:
+        p.error("--samples-from and --runs-from cannot be used together")
+    for flag, value in (("--samples-from", args.samples_from), ("--runs-from", args.runs_from)):
+        if value and (args.preset or args.published_only):
+            p.error(f"{flag} uses what was made elsewhere: no --preset or --published-only")
+    if not (args.published_only or args.samples_from or args.runs_from) and args.preset is None:
+        p.error("--preset is required (or --published-only, --samples-from or --runs-from)")
+    if args.start_scale < 0:
+        p.error("--start-scale must be 0 or more")
+    if args.start_scale and (args.samples_from or args.published_only):
+        p.error("--start-scale applies to samples drawn here (training or --runs-from)")
     if args.samples < 2:
         p.error("--samples must be at least 2 (diversity needs several samples)")
     return args
@@ -144,8 +162,29 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
                          cuda_graphs=args.cuda_graphs)
     sync(device)
     seconds = time.perf_counter() - t0
-    samples = singan.generate(model, args.samples, seeds=list(range(args.samples))).clamp(-1, 1)
-    return score(real, samples, seconds, args, device, extractor)
+    return score(real, draw(model, args), seconds, args, device, extractor)
+
+
+def draw(model: singan.SinGAN, args) -> torch.Tensor:
+    """Our samples: seeds 0..N-1, starting at --start-scale."""
+    return singan.generate(model, args.samples, seeds=list(range(args.samples)),
+                           start_scale=args.start_scale).clamp(-1, 1)
+
+
+def run_trained(real: torch.Tensor, folder: Path, args, device, extractor) -> dict:
+    """Sample and score the trained run in `folder`; its training seconds from progress.json."""
+    model = io.load(folder, device)
+    if model.sizes[-1] != tuple(real.shape[-2:]):
+        raise SinGANError(f"{folder}: trained at {model.sizes[-1][1]}x{model.sizes[-1][0]}, "
+                          f"not on this image ({real.shape[-1]}x{real.shape[-2]})")
+    seconds = None
+    progress = folder / "progress.json"
+    if progress.is_file():
+        try:
+            seconds = float(json.loads(progress.read_text())["elapsed"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise SinGANError(f"{progress}: unreadable ({e})") from None
+    return score(real, draw(model, args), seconds, args, device, extractor)
 
 
 def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float | None]:
@@ -269,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return merge(args.merge)
     data = Path(args.data)
-    config = None if args.published_only or args.samples_from else \
+    config = None if args.published_only or args.samples_from or args.runs_from else \
         make_config(args.preset, args.set)
     device = resolve_device(args.device, args.threads)
     reals = list_reals(data, args.images)
@@ -279,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         if not reals:
             raise SinGANError(f"{made}: no sample folder named after an image of {data / 'real'}")
         args.preset = f"samples:{made.name}"
+    if args.runs_from:
+        made = Path(args.runs_from)
+        reals = [r for r in reals if (made / r.stem).is_dir()]
+        if not reals:
+            raise SinGANError(f"{made}: no run folder named after an image of {data / 'real'}")
+        args.preset = f"runs:{made.name}"
     extractor = load_inception(device=device)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_start = os.getloadavg()[0]
@@ -294,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.samples_from:
             samples, seconds = load_samples(Path(args.samples_from) / path.stem, real)
             row["ours"] = score(real, samples, seconds, args, device, extractor)
+        elif args.runs_from:
+            row["ours"] = run_trained(real, Path(args.runs_from) / path.stem, args, device,
+                                      extractor)
         for name in PUBLISHED:
             row[name] = run_published(real, data / name / path.name, device, extractor,
                                       args.layer)
@@ -304,13 +352,19 @@ def main(argv: list[str] | None = None) -> int:
             "date": started, "device": device_name(device), "torch": torch.__version__,
             "singan": singan.__version__, "preset": args.preset, "sets": args.set,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
-            "samples_from": args.samples_from,
+            "samples_from": args.samples_from, "runs_from": args.runs_from,
+            "start_scale": args.start_scale,
             "sifid_layer": args.layer, "load_average_start_end": [load_start,
                                                                    os.getloadavg()[0]]}
     header = (f"Places benchmark, {meta['date']}, device: {meta['device']}, preset: "
               f"{args.preset or '(published samples only)'}, SIFID layer {args.layer}")
     if args.samples_from:
         header += f", samples from {args.samples_from}"
+    if args.runs_from:
+        header += f", trained runs from {args.runs_from}, {args.samples} samples per image " \
+                  f"(seeds 0-{args.samples - 1})"
+    if args.start_scale:
+        header += f", samples start at scale {args.start_scale}"
     if config is not None:
         header += f", {args.samples} samples per image (seeds 0-{args.samples - 1}), training " \
                   f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "")

@@ -476,3 +476,52 @@ def test_sweep_samples_scored_by_places_bench(tmp_path, capsys):
     with pytest.raises(singan.SinGANError, match="fewer than 2 samples"):
         mods["places"].main(["--data", str(data), "--samples-from", str(tmp_path / "sweep" / "t"),
                              "--device", "cpu", "--out", str(out)])
+
+
+@needs_fid
+def test_places_bench_scores_trained_runs(tmp_path, capsys):
+    """places.py --runs-from samples run folders of `singan train` instead of training, from
+    --start-scale, and refuses a run trained on another image."""
+    import importlib.util
+    from pathlib import Path
+
+    from singan.cli import main as cli
+
+    spec = importlib.util.spec_from_file_location(
+        "places_bench", Path(__file__).resolve().parents[1] / "bench" / "places.py")
+    places = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(places)
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    (data / "real").mkdir(parents=True)
+    for k, h in ((0, 28), (1, 24)):
+        singan.default_image(h, 32, seed=k + 1).save(data / "real" / f"{k}.jpg")
+    tiny = ["--preset", "tiny", "--iters", "2", "--max-size", "32", "--min-size", "12",
+            "--base-channels", "4", "--max-channels", "4", "--device", "cpu", "--quiet"]
+    assert cli(["train", str(data / "real" / "1.jpg"), "--out", str(runs / "1"), *tiny]) == 0
+    out = tmp_path / "results"
+    assert places.main(["--data", str(data), "--runs-from", str(runs), "--samples", "3",
+                        "--start-scale", "1", "--device", "cpu", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| 1.jpg |" in table and "| 0.jpg |" not in table
+    assert "trained runs from" in table and "start at scale 1" in table
+    result = json.loads(next(out.glob("places-runs-runs-*.json")).read_text())
+    ours = result["rows"][0]["ours"]
+    elapsed = json.loads((runs / "1" / "progress.json").read_text())["elapsed"]
+    assert len(ours["sifid_values"]) == 3 and ours["train_seconds"] == elapsed
+    assert result["meta"]["start_scale"] == 1
+    # the samples are the model's own, from the start scale asked for
+    model = singan.load(runs / "1")
+    expect = singan.generate(model, 3, seeds=[0, 1, 2], start_scale=1).clamp(-1, 1)
+    assert places.draw(model, places.parse_args(["--data", str(data), "--runs-from", str(runs),
+                                                 "--samples", "3", "--start-scale", "1"])
+                       ).equal(expect)
+    with pytest.raises(singan.SinGANError, match="start scale"):
+        places.main(["--data", str(data), "--runs-from", str(runs), "--start-scale", "40",
+                     "--device", "cpu", "--out", str(out)])
+    # a run trained on another image is refused
+    (runs / "1").rename(runs / "0")
+    with pytest.raises(singan.SinGANError, match="not on this image"):
+        places.main(["--data", str(data), "--runs-from", str(runs), "--device", "cpu",
+                     "--out", str(out)])
+    with pytest.raises(SystemExit):
+        places.parse_args(["--data", str(data), "--runs-from", str(runs), "--preset", "tiny"])
