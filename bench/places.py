@@ -177,14 +177,18 @@ def run_trained(real: torch.Tensor, folder: Path, args, device, extractor) -> di
     if model.sizes[-1] != tuple(real.shape[-2:]):
         raise SinGANError(f"{folder}: trained at {model.sizes[-1][1]}x{model.sizes[-1][0]}, "
                           f"not on this image ({real.shape[-1]}x{real.shape[-2]})")
-    seconds = None
-    progress = folder / "progress.json"
-    if progress.is_file():
-        try:
-            seconds = float(json.loads(progress.read_text())["elapsed"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise SinGANError(f"{progress}: unreadable ({e})") from None
+    seconds = read_seconds(folder / "progress.json", "elapsed")
     return score(real, draw(model, args), seconds, args, device, extractor)
+
+
+def read_seconds(path: Path, key: str) -> float | None:
+    """The training seconds stored under `key` in the JSON file `path`; None without the file."""
+    if not path.is_file():
+        return None
+    try:
+        return float(json.loads(path.read_text())[key])
+    except (ValueError, KeyError, TypeError) as e:
+        raise SinGANError(f"{path}: unreadable ({e})") from None
 
 
 def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float | None]:
@@ -196,14 +200,7 @@ def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float 
     images = [io.load_image(f) for f in files]
     if len({tuple(x.shape[-2:]) for x in images}) != 1:
         raise SinGANError(f"{folder}: samples of different sizes")
-    seconds = None
-    meta = folder / "meta.json"
-    if meta.is_file():
-        try:
-            seconds = float(json.loads(meta.read_text())["train_s"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise SinGANError(f"{meta}: unreadable ({e})") from None
-    return torch.cat(images).to(real.device), seconds
+    return torch.cat(images).to(real.device), read_seconds(folder / "meta.json", "train_s")
 
 
 def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args, device,

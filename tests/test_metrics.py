@@ -518,6 +518,11 @@ def test_places_bench_scores_trained_runs(tmp_path, capsys):
     with pytest.raises(singan.SinGANError, match="start scale"):
         places.main(["--data", str(data), "--runs-from", str(runs), "--start-scale", "40",
                      "--device", "cpu", "--out", str(out)])
+    # a broken progress.json is one clear error
+    (runs / "1" / "progress.json").write_text("{not json")
+    with pytest.raises(singan.SinGANError, match="progress.json: unreadable"):
+        places.main(["--data", str(data), "--runs-from", str(runs), "--device", "cpu",
+                     "--out", str(out)])
     # a run trained on another image is refused
     (runs / "1").rename(runs / "0")
     with pytest.raises(singan.SinGANError, match="not on this image"):
