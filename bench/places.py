@@ -309,18 +309,13 @@ def main(argv: list[str] | None = None) -> int:
         make_config(args.preset, args.set)
     device = resolve_device(args.device, args.threads)
     reals = list_reals(data, args.images)
-    if args.samples_from:
-        made = Path(args.samples_from)
-        reals = [r for r in reals if (made / r.stem).is_dir()]
-        if not reals:
-            raise SinGANError(f"{made}: no sample folder named after an image of {data / 'real'}")
-        args.preset = f"samples:{made.name}"
-    if args.runs_from:
-        made = Path(args.runs_from)
-        reals = [r for r in reals if (made / r.stem).is_dir()]
-        if not reals:
-            raise SinGANError(f"{made}: no run folder named after an image of {data / 'real'}")
-        args.preset = f"runs:{made.name}"
+    for made, what, tag in ((args.samples_from, "sample folder", "samples"),
+                            (args.runs_from, "run folder", "runs")):
+        if made:  # only the images with a folder there
+            reals = [r for r in reals if (Path(made) / r.stem).is_dir()]
+            if not reals:
+                raise SinGANError(f"{made}: no {what} named after an image of {data / 'real'}")
+            args.preset = f"{tag}:{Path(made).name}"
     extractor = load_inception(device=device)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_start = os.getloadavg()[0]
