@@ -36,15 +36,18 @@ def per_scale(run: str | Path) -> list[dict]:
     """One row per scale k >= 1 of a finished run."""
     model = io.load(run)
     rows = []
-    for k in range(1, model.num_scales):
-        entering = model.reconstruct(k)
+    entering = model.reconstruct(0)  # the chain of SinGAN.reconstruct, one scale at a time
+    for k in range(model.num_scales):
         made = model.scale_step(k, entering, model.rec_noise(k))
         real = model.reals[k]
-        rows.append({"scale": k, "size": list(model.sizes[k]),
-                     "rmse_in": float((real - entering).pow(2).mean().sqrt()),
-                     "rmse_out": float((real - made).pow(2).mean().sqrt()),
-                     "detail_missing": detail(real - entering),
-                     "detail_added": detail(made - entering)})
+        if k > 0:
+            rows.append({"scale": k, "size": list(model.sizes[k]),
+                         "rmse_in": float((real - entering).pow(2).mean().sqrt()),
+                         "rmse_out": float((real - made).pow(2).mean().sqrt()),
+                         "detail_missing": detail(real - entering),
+                         "detail_added": detail(made - entering)})
+        if k + 1 < model.num_scales:
+            entering = model.upsample(made, model.sizes[k + 1])
     return rows
 
 

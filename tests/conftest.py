@@ -108,12 +108,20 @@ def corpus_root(corpus) -> Path:
 
 def corpus_module(name: str):
     """tests/corpus/NAME.py as a module (tests/ is not a package)."""
+    return _script_module(f"singan_tests_{name}", Path(__file__).parent / "corpus" / f"{name}.py")
+
+
+def bench_module(name: str):
+    """bench/NAME.py of the repository as a module."""
+    return _script_module(f"singan_bench_{name}",
+                          Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+
+
+def _script_module(key: str, path: Path):
     import importlib.util
     import sys
 
-    key = f"singan_tests_{name}"
     if key not in sys.modules:
-        path = Path(__file__).parent / "corpus" / f"{name}.py"
         spec = importlib.util.spec_from_file_location(key, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module

@@ -1,22 +1,13 @@
 """bench/reconstruction.py: per-scale reconstruction figures of a trained run."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 import singan
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_bench", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import bench_module as load_bench
 
 
 def test_detail_measures_neighbour_differences():

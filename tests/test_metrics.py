@@ -21,7 +21,7 @@ from singan.metrics.sifid import feature_stats
 from singan.metrics.swd import laplacian_pyramid, num_levels, swd_levels
 from singan.resize import resize
 
-from conftest import shared_data
+from conftest import bench_module, shared_data
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -387,13 +387,7 @@ def test_sifid_reference_values(which, mean, median, capsys):
 @needs_fid
 def test_places_bench_runs(tmp_path, capsys):
     """bench/places.py end to end on a made-up 2-image data folder with a minuscule training."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "places.py"
-    spec = importlib.util.spec_from_file_location("places_bench", script)
-    places = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(places)
+    places = bench_module("places")
     data = tmp_path / "data"
     for k, seed in enumerate((1, 2)):
         for sub, s in (("real", seed), ("singan", seed + 10)):
@@ -437,15 +431,7 @@ def test_places_bench_runs(tmp_path, capsys):
 def test_sweep_samples_scored_by_places_bench(tmp_path, capsys):
     """bench/sweep.py's job writes NAME/IMAGE/I.png + meta.json; places.py --samples-from scores
     them without training, only for the images that have a folder."""
-    import importlib.util
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parents[1] / "bench"
-    mods = {}
-    for name in ("places", "sweep"):
-        spec = importlib.util.spec_from_file_location(f"{name}_bench", bench / f"{name}.py")
-        mods[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mods[name])
+    mods = {name: bench_module(name) for name in ("places", "sweep")}
     data = tmp_path / "data"
     (data / "real").mkdir(parents=True)
     for k in (0, 1):
@@ -482,22 +468,14 @@ def test_sweep_samples_scored_by_places_bench(tmp_path, capsys):
 def test_places_bench_scores_trained_runs(tmp_path, capsys):
     """places.py --runs-from samples run folders of `singan train` instead of training, from
     --start-scale, and refuses a run trained on another image."""
-    import importlib.util
-    from pathlib import Path
-
-    from singan.cli import main as cli
-
-    spec = importlib.util.spec_from_file_location(
-        "places_bench", Path(__file__).resolve().parents[1] / "bench" / "places.py")
-    places = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(places)
+    places = bench_module("places")
     data, runs = tmp_path / "data", tmp_path / "runs"
     (data / "real").mkdir(parents=True)
     for k, h in ((0, 28), (1, 24)):
         singan.default_image(h, 32, seed=k + 1).save(data / "real" / f"{k}.jpg")
     tiny = ["--preset", "tiny", "--iters", "2", "--max-size", "32", "--min-size", "12",
             "--base-channels", "4", "--max-channels", "4", "--device", "cpu", "--quiet"]
-    assert cli(["train", str(data / "real" / "1.jpg"), "--out", str(runs / "1"), *tiny]) == 0
+    assert main(["train", str(data / "real" / "1.jpg"), "--out", str(runs / "1"), *tiny]) == 0
     out = tmp_path / "results"
     assert places.main(["--data", str(data), "--runs-from", str(runs), "--samples", "3",
                         "--start-scale", "1", "--device", "cpu", "--out", str(out)]) == 0
