@@ -115,6 +115,11 @@ class SinGAN(nn.Module):
     # --- structure -------------------------------------------------------------------------
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's tensors live."""
+        return self.z_rec.device
+
+    @property
     def num_scales(self) -> int:
         """Scales of the full pyramid."""
         return len(self.sizes)

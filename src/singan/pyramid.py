@@ -72,6 +72,14 @@ def geometry(height: int, width: int, *, min_size: int = 25, max_size: int = 250
     return PyramidGeometry(sizes=sizes, scale_factor=factor, clamp_factor=clamp)
 
 
+def geometry_for(config, height: int, width: int) -> PyramidGeometry:
+    """The pyramid a `SinGANConfig` gives an image of height x width (super-resolution keeps
+    its initial factor exactly)."""
+    return geometry(height, width, min_size=config.min_size, max_size=config.max_size,
+                    scale_factor_init=config.scale_factor_init,
+                    exact_factor=config.mode == "sr")
+
+
 def build_pyramid(image: torch.Tensor, geo: PyramidGeometry,
                   quantize: bool = False) -> list[torch.Tensor]:
     """Resize a (1, 3, H, W) image to every scale, coarsest first, each from the clamped image."""
