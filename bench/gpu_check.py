@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch  # noqa: E402
 
 import singan  # noqa: E402
-from singan import io  # noqa: E402
+from singan import images  # noqa: E402
 from singan.training import Trainer  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     assert torch.cuda.is_available(), "needs a CUDA GPU"
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    image = io.image_to_tensor(singan.default_image())
+    image = images.image_to_tensor(singan.default_image())
     for preset in ("tiny", "fast"):
         cfg = singan.make_config(preset, iters=8, iters_finest=0, max_size=96)
         eager, t_eager = train(image, cfg, graphs=False)

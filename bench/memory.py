@@ -1,5 +1,5 @@
 """Measure peak memory of training one scale, of a whole `fast` run (1 iteration per scale) and
-of sampling on CPU, to calibrate `validate.training_memory` and `validate.generation_memory`.
+of sampling on CPU, to calibrate `budget.training_memory` and `budget.generation_memory`.
 
     PYTHONPATH=src python bench/memory.py
 
@@ -10,14 +10,13 @@ measured bytes, the estimate and their ratio. Not a test: the figures go in docs
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 
 CHILD = r"""
 import json, resource, sys, torch
 import singan
-from singan import validate
+from singan import budget
 from singan.training import Trainer
 kind, side, ch, up = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(2)
@@ -30,7 +29,7 @@ if kind == "fast":  # a whole run of the fast preset (1 iteration per scale): wi
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"kind": kind, "side": side, "channels": cfg.max_channels,
                       "measured": peak - base,
-                      "estimate": validate.training_memory(cfg, tr.model.sizes)}))
+                      "estimate": budget.training_memory(cfg, tr.model.sizes)}))
     sys.exit()
 cfg = singan.make_config("paper", min_size=side, max_size=side, base_channels=ch,
                          max_channels=ch, iters=2)
@@ -42,10 +41,10 @@ if kind == "sample":
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 if kind == "train":
     tr.train_scale(0)
-    est = validate.training_memory(cfg, [(side, side)])
+    est = budget.training_memory(cfg, [(side, side)])
 else:
     out = singan.generate(tr.model.eval(), 1, seeds=[0], scale_h=up, scale_w=up)
-    est = validate.generation_memory(cfg, up * side, up * side)
+    est = budget.generation_memory(cfg, up * side, up * side)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"kind": kind, "side": up * side, "channels": ch, "measured": peak - base,
                   "estimate": est}))

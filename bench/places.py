@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 import singan
-from singan import io
+from singan import files, images
 from singan.cli.common import CommandError, resolve_device
 from singan.config import PRESETS, SinGANConfig
 from singan.errors import SinGANError
@@ -173,7 +173,7 @@ def draw(model: singan.SinGAN, args) -> torch.Tensor:
 
 def run_trained(real: torch.Tensor, folder: Path, args, device, extractor) -> dict:
     """Sample and score the trained run in `folder`; its training seconds from progress.json."""
-    model = io.load(folder, device)
+    model = singan.load(folder, device)
     if model.sizes[-1] != tuple(real.shape[-2:]):
         raise SinGANError(f"{folder}: trained at {model.sizes[-1][1]}x{model.sizes[-1][0]}, "
                           f"not on this image ({real.shape[-1]}x{real.shape[-2]})")
@@ -197,10 +197,10 @@ def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float 
                    key=natural_key)
     if len(files) < 2:
         raise SinGANError(f"{folder}: fewer than 2 samples (diversity needs several)")
-    images = [io.load_image(f) for f in files]
-    if len({tuple(x.shape[-2:]) for x in images}) != 1:
+    samples = [images.load_image(f) for f in files]
+    if len({tuple(x.shape[-2:]) for x in samples}) != 1:
         raise SinGANError(f"{folder}: samples of different sizes")
-    return torch.cat(images).to(real.device), read_seconds(folder / "meta.json", "train_s")
+    return torch.cat(samples).to(real.device), read_seconds(folder / "meta.json", "train_s")
 
 
 def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args, device,
@@ -213,7 +213,7 @@ def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args
         strip = torch.cat([ref.to(samples.device), *samples.split(1)], dim=-1)  # real first
         Path(args.out).mkdir(parents=True, exist_ok=True)
         name = f"{args.preset.replace(':', '-')}-{args.name}.png"
-        io.save_image(strip[0].cpu(), Path(args.out) / name)
+        images.save_image(strip[0].cpu(), Path(args.out) / name)
     return {"train_seconds": seconds, "eval_size": [int(h), int(w)],
             "sifid": statistics.fmean(scores["sifid"]), "swd": statistics.fmean(scores["swd"]),
             "diversity": scores["diversity"][0], "sifid_values": scores["sifid"],
@@ -223,7 +223,7 @@ def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args
 def run_published(real: torch.Tensor, path: Path, device, extractor, layer: int) -> dict | None:
     if not path.is_file():
         return None
-    fake = io.load_image(path).to(device)
+    fake = images.load_image(path).to(device)
     if fake.shape[-2:] != real.shape[-2:]:
         fake = resize(fake, size=tuple(real.shape[-2:]))
     scores = evaluate(real, fake, ["sifid", "swd"], extractor=extractor, layer=layer)
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()[0]
     rows = []
     for path in reals:
-        real = io.load_image(path).to(device)
+        real = images.load_image(path).to(device)
         args.name = path.stem
         row = {"image": path.name, "size": [int(real.shape[-2]), int(real.shape[-1])]}
         if config is not None:
@@ -365,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tag = (args.preset or "published").replace(":", "-")
     stem = f"places-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
-    io.atomic_write(out / f"{stem}.json", lambda f: f.write(json.dumps(
+    files.atomic_write(out / f"{stem}.json", lambda f: f.write(json.dumps(
         {"meta": meta, "rows": rows, "summary": summary(rows)}, indent=2).encode()))
-    io.atomic_write(out / f"{stem}.md", lambda f: f.write(
+    files.atomic_write(out / f"{stem}.md", lambda f: f.write(
         f"{header}\n\nCommand: `{meta['command']}`\n\n{table}\n".encode()))
     print(f"\nwrote {out / stem}.json and .md", file=sys.stderr)
     return 0

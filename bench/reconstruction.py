@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from singan import io
+import singan
+from singan import files
 from singan.errors import SinGANError
 
 
@@ -34,7 +35,7 @@ def detail(x: torch.Tensor) -> float:
 @torch.no_grad()
 def per_scale(run: str | Path) -> list[dict]:
     """One row per scale k >= 1 of a finished run."""
-    model = io.load(run)
+    model = singan.load(run)
     rows = []
     entering = model.reconstruct(0)  # the chain of SinGAN.reconstruct, one scale at a time
     for k in range(model.num_scales):
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"| {r['rmse_out']:.4f} | {r['detail_missing']:.4f} | "
                   f"{r['detail_added']:.4f} |")
     if args.out:
-        io.atomic_write(Path(args.out), lambda f: f.write(json.dumps(results, indent=2).encode()))
+        files.atomic_write(Path(args.out), lambda f: f.write(json.dumps(results, indent=2).encode()))
     return 0
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch  # noqa: E402
 
 import singan  # noqa: E402
-from singan import io  # noqa: E402
+from singan import images  # noqa: E402
 from singan.models import init_weights  # noqa: E402
 from singan.training import Trainer  # noqa: E402
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=10.0, help="time spent measuring")
     args = ap.parse_args()
-    image = io.load_image(args.image) if args.image else io.image_to_tensor(singan.default_image())
+    image = images.load_image(args.image) if args.image else images.image_to_tensor(singan.default_image())
     cfg = singan.make_config(args.preset)
     model = Trainer.from_image(image, cfg, device=args.device).model
     gen = torch.Generator(device=args.device).manual_seed(0)

@@ -29,11 +29,11 @@ def job(args: tuple) -> dict:
     import torch
 
     import singan
-    from singan import io
+    from singan import images
 
     torch.set_num_threads(1)
     cfg = singan.make_config(spec.get("preset", "paper"), **spec.get("set", {}))
-    image = io.load_image(image_path)
+    image = images.load_image(image_path)
     t0 = time.perf_counter()
     try:
         model = singan.train(image, cfg, device=device, seed=spec.get("seed", 0),
@@ -46,7 +46,7 @@ def job(args: tuple) -> dict:
         folder = Path(out) / name / stem
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(samples):
-            io.save_image(x[i], folder / f"{i}.png")
+            images.save_image(x[i], folder / f"{i}.png")
         rec = {"config": name, "image": stem, "train_s": round(secs, 2), "ok": True}
         (folder / "meta.json").write_text(json.dumps(
             {**rec, "device": device, "seed": spec.get("seed", 0), "cuda_graphs": graphs,

@@ -30,12 +30,12 @@ def measure(preset: str, image_path: str | None, device: str, iters: int, thread
     torch.backends.cudnn.benchmark = cudnn_benchmark
 
     import singan
-    from singan import io
+    from singan import images
     from singan.training import Trainer
 
     if threads:
         torch.set_num_threads(threads)
-    image = io.load_image(image_path) if image_path else io.image_to_tensor(singan.default_image())
+    image = images.load_image(image_path) if image_path else images.image_to_tensor(singan.default_image())
     full = singan.make_config(preset, **overrides)
     short = full.replace(iters=iters, iters_finest=0)
     stamps: dict[int, list[float]] = {}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import singan
-from singan import io
+from singan import images
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -47,7 +47,7 @@ def tiny_config() -> singan.SinGANConfig:
 @pytest.fixture(scope="session")
 def tiny_image() -> torch.Tensor:
     """A (1, 3, 24, 32) crop of the embedded landscape."""
-    return io.image_to_tensor(singan.default_image(96, 128).resize((32, 24)))
+    return images.image_to_tensor(singan.default_image(96, 128).resize((32, 24)))
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +62,7 @@ def tiny_run(tmp_path_factory, tiny_image) -> Path:
 
     path = tmp_path_factory.mktemp("runs") / "tiny"
     img = tmp_path_factory.mktemp("img") / "img.png"
-    io.save_image(tiny_image[0], img)
+    images.save_image(tiny_image[0], img)
     rc = main(["train", str(img), "--out", str(path), "--preset", "tiny", "--max-size", "32",
                "--min-size", "16", "--base-channels", "8", "--max-channels", "8", "--iters", "4",
                "--quiet", "--device", "cpu"])
@@ -82,7 +82,7 @@ QUICK_CLI = TINY_CLI + ["--base-channels", "4", "--max-channels", "4", "--num-la
 def image_file(tmp_path, tiny_image) -> Path:
     """The tiny image saved as a PNG file."""
     path = tmp_path / "img.png"
-    io.save_image(tiny_image[0], path)
+    images.save_image(tiny_image[0], path)
     return path
 
 

@@ -6,7 +6,8 @@ import shutil
 import pytest
 from PIL import Image
 
-from singan import io
+import singan
+from singan import images
 from singan.cli import main
 
 TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-channels", "8",
@@ -16,7 +17,7 @@ TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-chan
 @pytest.fixture
 def img(tmp_path, tiny_image):
     path = tmp_path / "img.png"
-    io.save_image(tiny_image[0], path)
+    images.save_image(tiny_image[0], path)
     return path
 
 
@@ -74,11 +75,11 @@ def test_resume_after_interrupt(tiny_run, tmp_path, img, monkeypatch):
     assert main(["train", str(img), "--out", str(run), "--seed", "1"] + TINY) == 130
     monkeypatch.setattr(Trainer, "train_scale", original)
     with pytest.raises(Exception, match="stopped after 2"):
-        io.load(run)
+        singan.load(run)
     assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 0
-    resumed = io.load(run)
+    resumed = singan.load(run)
     assert main(["train", str(img), "--out", str(tmp_path / "ref"), "--seed", "1"] + TINY) == 0
-    ref = io.load(tmp_path / "ref")
+    ref = singan.load(tmp_path / "ref")
     a, b = resumed.state_dict(), ref.state_dict()
     assert all((a[k] == b[k]).all() for k in a)
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 from conftest import TINY_CLI, corpus_module
 
-from singan import io
+import singan
+from singan import images
 from singan.cli import main
 from singan.errors import InputError
 
@@ -64,7 +65,7 @@ def test_image_cases_through_train(corpus, tmp_path, capsys, name):
         assert (case.notice or "note:") in err if case.notice else "note:" not in err
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            image = io.load_image(path)
+            image = images.load_image(path)
         assert [str(w.message) for w in caught] == ([f"{path}: animated image; using its first "
                                                      f"frame"] if case.notice else [])
         assert image.dim() == 4 and image.shape[1] == 3 and torch.isfinite(image).all()
@@ -80,14 +81,14 @@ def test_image_cases_through_train(corpus, tmp_path, capsys, name):
 def test_mask_cases(corpus, name):
     case, path = CASES[name], corpus[name]
     if case.expect is None:
-        mask = io.read_mask(path, (12, 16))
+        mask = images.read_mask(path, (12, 16))
         assert mask.shape == (1, 1, 12, 16) and mask.dtype == torch.float32
         # Every mask file of the corpus selects the same rectangle, whatever its format.
         assert 0 <= mask.min() and mask.max() <= 1
         assert (mask > 0.5).float().mean().item() == pytest.approx(0.25, abs=0.03)
     else:
         with pytest.raises(InputError) as e:
-            io.read_mask(path, (12, 16))
+            images.read_mask(path, (12, 16))
         assert str(path) in str(e.value) and case.expect in str(e.value)
 
 
@@ -112,10 +113,10 @@ def test_run_cases_through_cli(corpus, tmp_path, capsys, name):
 def test_corpus_bases_are_valid(corpus_root):
     """The undamaged runs the cases start from load, so each case fails for its own damage."""
     bases = corpus_root / "bases"
-    full = io.load(bases / "full")
+    full = singan.load(bases / "full")
     assert full.is_complete
-    partial = io.load(bases / "partial", allow_incomplete=True)
-    assert io.load_train_state(bases / "partial", partial).scale == 1
+    partial = singan.load(bases / "partial", allow_incomplete=True)
+    assert singan.run.load_train_state(bases / "partial", partial).scale == 1
 
 
 def test_every_kind_of_corpus_file_is_present(corpus):
@@ -126,14 +127,14 @@ def test_every_kind_of_corpus_file_is_present(corpus):
 
 
 def test_exif_rotation_and_first_frame(corpus):
-    assert io.load_image(corpus["exif_rotated.jpg"]).shape[-2:] == (40, 20)
+    assert images.load_image(corpus["exif_rotated.jpg"]).shape[-2:] == (40, 20)
     with pytest.warns(UserWarning, match="animated image; using its first frame"):
-        first = io.load_image(corpus["animated.png"])
+        first = images.load_image(corpus["animated.png"])
     from PIL import Image
 
     with Image.open(corpus["animated.png"]) as im:
         im.seek(0)
-        expected = io.image_to_tensor(im.convert("RGB"))
+        expected = images.image_to_tensor(im.convert("RGB"))
     assert torch.equal(first, expected)
 
 
@@ -141,10 +142,10 @@ def test_sixteen_bit_is_scaled_not_clipped(corpus):
     """16-bit images become 8-bit by scaling (value / 257), not by clipping at 255."""
     import numpy as np
 
-    x = np.asarray(io.read_image(corpus["rgb16.png"]), dtype=np.float64)
+    x = np.asarray(images.read_image(corpus["rgb16.png"]), dtype=np.float64)
     v = (np.arange(x.size) * 37 % 65536).reshape(x.shape)  # the values make_corpus wrote
     assert np.abs(x - v / 257).max() <= 1
-    gray = io.load_image(corpus["gray16.png"])
+    gray = images.load_image(corpus["gray16.png"])
     assert gray.max().item() == pytest.approx(233 / 255 * 2 - 1, abs=1e-6)
 
 
@@ -152,7 +153,7 @@ def test_run_config_round_trip_is_strict(corpus_root):
     """What save_run writes passes the checks; an unregistered extra field is refused on save."""
     bases = corpus_root / "bases"
     info = json.loads((bases / "full" / "config.json").read_text())
-    assert io.check_run_info(info, "config.json")["config"].iters == 1
-    model = io.load(bases / "full")
+    assert singan.run.check_run_info(info, "config.json")["config"].iters == 1
+    model = singan.load(bases / "full")
     with pytest.raises(ValueError, match="OPTIONAL_RUN_FIELDS"):
-        io.run_info(model, {"surprise": 1})
+        singan.run.run_info(model, {"surprise": 1})

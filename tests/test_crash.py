@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 from conftest import QUICK_CLI
 
-from singan import io
+import singan
+from singan import files
+from singan.run import layout
 from singan.cli import main
-from singan.cli.train import RunLogger
+from singan.run.records import RunRecords
 from singan.errors import RunError
-from singan.runlock import LOCK_NAME, RunLock, read_lock
+from singan.run.layout import LOCK_NAME
+from singan.run.lock import RunLock, read_lock
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # Slower settings for the subprocess tests, so that kills land inside training.
@@ -43,8 +46,8 @@ def write_lock(run: Path, pid: int, host: str | None = None) -> None:
 
 def assert_resumable(run: Path) -> int:
     """The folder loads as an unfinished (or finished) run with a matching train state."""
-    model = io.load(run, allow_incomplete=True)
-    state = io.load_train_state(run, model)
+    model = singan.load(run, allow_incomplete=True)
+    state = singan.run.load_train_state(run, model)
     assert model.num_trained - 2 <= state.scale < model.num_trained
     return model.num_trained
 
@@ -79,7 +82,7 @@ def test_sigkill_at_random_moments_then_resume_finishes(tmp_path, image_file):
     rng = random.Random(seed)
     run, log = tmp_path / "run", []
     for i in range(3):
-        is_run = (run / io.CONFIG_NAME).exists()
+        is_run = (run / layout.CONFIG_NAME).exists()
         proc = _start((["--resume"] if is_run else [str(image_file)]) + ["--out", str(run)] + SLOW)
         if i == 0:  # anywhere from start-up on
             time.sleep(rng.uniform(0.2, 3.0))
@@ -88,17 +91,17 @@ def test_sigkill_at_random_moments_then_resume_finishes(tmp_path, image_file):
         proc.kill()
         proc.wait(30)
         log.append(f"kill {i}: resume={is_run}")
-        if (run / io.CONFIG_NAME).exists():
+        if (run / layout.CONFIG_NAME).exists():
             log[-1] += f", {assert_resumable(run)} scales saved"
     env = dict(os.environ, PYTHONPATH=str(SRC))
     args = [sys.executable, "-m", "singan", "train", "--out", str(run)] + SLOW
-    if (run / io.CONFIG_NAME).exists():
+    if (run / layout.CONFIG_NAME).exists():
         args.insert(4, "--resume")
     else:
         args.insert(4, str(image_file))
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (seed, log, done.stderr)
-    assert io.load(run).is_complete
+    assert singan.load(run).is_complete
     assert not (run / LOCK_NAME).exists()
     assert not [p.name for p in run.rglob("*.tmp")], "temporary files left behind"
 
@@ -106,7 +109,7 @@ def test_sigkill_at_random_moments_then_resume_finishes(tmp_path, image_file):
 def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, image_file, monkeypatch, capsys):
     """The first SIGINT only asks to stop; the loop stops at the next iteration, exit 130."""
     seen = []
-    original = RunLogger.progress
+    original = RunRecords.progress
 
     def progress(self, p):
         original(self, p)
@@ -115,7 +118,7 @@ def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, image_file, m
             os.kill(os.getpid(), signal.SIGINT)
             seen.append("signalled")  # the handler did not raise at once
 
-    monkeypatch.setattr(RunLogger, "progress", progress)
+    monkeypatch.setattr(RunRecords, "progress", progress)
     run = tmp_path / "run"
     handler = signal.getsignal(signal.SIGINT)
     assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 130
@@ -130,7 +133,7 @@ def test_ctrl_c_stops_at_the_next_iteration_after_saving(tmp_path, image_file, m
 
 
 def test_second_signal_stops_at_once_and_sigterm_exits_143(tmp_path, image_file, monkeypatch):
-    original = RunLogger.progress
+    original = RunRecords.progress
     after = []
 
     def progress(self, p):
@@ -140,11 +143,11 @@ def test_second_signal_stops_at_once_and_sigterm_exits_143(tmp_path, image_file,
             os.kill(os.getpid(), signal.SIGTERM)
             after.append(True)  # not reached: the second signal raises in its handler
 
-    monkeypatch.setattr(RunLogger, "progress", progress)
+    monkeypatch.setattr(RunRecords, "progress", progress)
     run = tmp_path / "run"
     assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 128 + signal.SIGTERM
     assert after == []
-    assert io.load(run, allow_incomplete=True).num_trained == 0
+    assert singan.load(run, allow_incomplete=True).num_trained == 0
     assert not (run / LOCK_NAME).exists()
 
 
@@ -179,7 +182,7 @@ def test_stale_lock_is_taken_over_with_a_notice(tmp_path, image_file, capsys):
     assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 0
     err = capsys.readouterr().err
     assert f"note: {run}: removed a stale lock of process {pid}" in err
-    assert io.load(run).is_complete and not (run / LOCK_NAME).exists()
+    assert singan.load(run).is_complete and not (run / LOCK_NAME).exists()
 
 
 def test_run_lock_is_exclusive_and_released_only_by_its_owner(tmp_path):
@@ -200,14 +203,14 @@ def test_run_lock_is_exclusive_and_released_only_by_its_owner(tmp_path):
 
 def test_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path):
     target = tmp_path / "f.bin"
-    io.atomic_write(target, lambda f: f.write(b"old"))
+    files.atomic_write(target, lambda f: f.write(b"old"))
 
     def half_then_crash(f):
         f.write(b"new but incomp")
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        io.atomic_write(target, half_then_crash)
+        files.atomic_write(target, half_then_crash)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 

@@ -9,14 +9,14 @@ from conftest import QUICK_CLI
 import torch
 
 import singan
-from singan import io, training
+from singan import files, images, training
 from singan.cli import main
 from singan.training import DivergenceError, Trainer
 
 
 
 def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, image_file, monkeypatch, capsys):
-    real_save = io.save_safetensors
+    real_save = files.save_safetensors
     calls = []
 
     def save(tensors, metadata=None):
@@ -25,26 +25,26 @@ def test_disk_full_keeps_the_last_good_checkpoint(tmp_path, image_file, monkeypa
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(tensors, metadata=metadata)
 
-    monkeypatch.setattr(io, "save_safetensors", save)
+    monkeypatch.setattr(files, "save_safetensors", save)
     run = tmp_path / "run"
     assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 2
     err = capsys.readouterr().err
     assert "model.safetensors: cannot save (No space left on device)" in err
     assert "last good checkpoint" in err and "--resume" in err and "Traceback" not in err
-    model = io.load(run, allow_incomplete=True)
-    assert model.num_trained == 1 and io.load_train_state(run, model).scale == 0
+    model = singan.load(run, allow_incomplete=True)
+    assert model.num_trained == 1 and singan.run.load_train_state(run, model).scale == 0
     assert not list(run.rglob("*.tmp")) and not (run / ".lock").exists()
     assert "stopped by an error" in (run / "log.txt").read_text()
-    monkeypatch.setattr(io, "save_safetensors", real_save)
+    monkeypatch.setattr(files, "save_safetensors", real_save)
     assert main(["train", "--resume", "--out", str(run), "--quiet"]) == 0
-    assert io.load(run).is_complete
+    assert singan.load(run).is_complete
 
 
 def test_disk_full_writing_samples_is_one_message(tiny_run, tmp_path, monkeypatch, capsys):
     def full(path, write):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(io, "atomic_write", full)
+    monkeypatch.setattr(images, "atomic_write", full)
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert "seed0000.png: No space left on device" in err and "Traceback" not in err
@@ -68,16 +68,16 @@ def test_out_of_memory_gives_advice(tmp_path, image_file, monkeypatch, capsys, e
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"singan train: error: out of {where} memory; use a smaller --max-size")
     assert "--device cpu" in err and "--resume" in err and "Traceback" not in err
-    assert io.load(run, allow_incomplete=True).num_trained == 1
+    assert singan.load(run, allow_incomplete=True).num_trained == 1
 
 
 def test_out_of_memory_while_sampling(tiny_run, tmp_path, monkeypatch, capsys):
-    from singan.cli import sample as sample_cmd
+    from singan.cli import sampling
 
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(sample_cmd, "generate", oom)
+    monkeypatch.setattr(sampling, "generate", oom)
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert "out of GPU memory; ask for a smaller output" in err and "--device cpu" in err
@@ -154,11 +154,11 @@ def test_divergence_is_logged_and_a_clear_error(tmp_path, image_file, monkeypatc
     run = tmp_path / "run"
     assert main(["train", str(image_file), "--out", str(run), "--log-every", "1"] + QUICK_CLI) == 0
     assert "losses diverged (rec_loss nan" in (run / "log.txt").read_text()
-    assert all(torch.isfinite(t).all() for t in io.load(run).state_dict().values())
+    assert all(torch.isfinite(t).all() for t in singan.load(run).state_dict().values())
     monkeypatch.undo()
     inject(monkeypatch, float("nan"), scale=1, attempts=None)
     assert main(["train", str(image_file), "--out", str(run), "--log-every", "1", "--force"]
                 + QUICK_CLI) == 2
     err = capsys.readouterr().err
     assert "losses diverged" in err and "Traceback" not in err
-    assert io.load(run, allow_incomplete=True).num_trained == 1
+    assert singan.load(run, allow_incomplete=True).num_trained == 1

@@ -6,12 +6,12 @@ import torch
 from PIL import Image
 
 import singan
-from singan import io
+from singan import images
 from singan.errors import InputError, RunError
 
 
 def test_round_trip_gives_identical_samples(tiny_model, tmp_path):
-    io.save_run(tiny_model, tmp_path / "run")
+    singan.save_run(tiny_model, tmp_path / "run")
     loaded = singan.load(tmp_path / "run")
     a = singan.generate(tiny_model.cpu(), 2, seeds=[1, 2])
     b = singan.generate(loaded, 2, seeds=[1, 2])
@@ -106,7 +106,7 @@ def test_image_modes_load_as_rgb(tmp_path, mode):
         im = rgb.convert(mode)
     path = tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
     im.save(path)
-    t = io.load_image(path)
+    t = images.load_image(path)
     assert t.shape == (1, 3, 20, 30) and t.min() >= -1 and t.max() <= 1
     if mode == "I;16":
         # 16-bit values scaled by 65535, not clipped to white: 59900 -> 233 of 255.
@@ -115,19 +115,19 @@ def test_image_modes_load_as_rgb(tmp_path, mode):
 
 def test_bad_image_files(tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        io.load_image(tmp_path / "nope.png")
+        images.load_image(tmp_path / "nope.png")
     with pytest.raises(InputError, match="folder"):
-        io.load_image(tmp_path)
+        images.load_image(tmp_path)
     (tmp_path / "noise.png").write_bytes(b"not an image at all")
     with pytest.raises(InputError, match="not an image"):
-        io.load_image(tmp_path / "noise.png")
+        images.load_image(tmp_path / "noise.png")
     Image.new("RGB", (64, 64), "red").save(tmp_path / "ok.png")
     data = (tmp_path / "ok.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="corrupt or truncated"):
-        io.load_image(tmp_path / "cut.png")
+        images.load_image(tmp_path / "cut.png")
     with pytest.raises(InputError, match="limit"):
-        io.load_image(tmp_path / "ok.png", max_pixels=100)
+        images.load_image(tmp_path / "ok.png", max_pixels=100)
 
 
 def test_exif_rotation_applied(tmp_path):
@@ -135,11 +135,11 @@ def test_exif_rotation_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees
     im.save(tmp_path / "r.jpg", exif=exif)
-    assert io.load_image(tmp_path / "r.jpg").shape[-2:] == (40, 20)
+    assert images.load_image(tmp_path / "r.jpg").shape[-2:] == (40, 20)
 
 
 def test_save_image_round_trip(tmp_path):
     x = torch.rand(3, 10, 12) * 2 - 1
-    io.save_image(x, tmp_path / "a.png")
-    y = io.load_image(tmp_path / "a.png")[0]
+    images.save_image(x, tmp_path / "a.png")
+    y = images.load_image(tmp_path / "a.png")[0]
     assert (x - y).abs().max() <= 1 / 255 + 1e-6

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import singan
-from singan import io, validate
+from singan import budget, images
 from singan.cli import main
 from singan.errors import ConfigError, InputError
 
@@ -29,22 +29,22 @@ def test_max_pixels_flag_and_environment(img, tmp_path, capsys, monkeypatch):
     assert main(["train", str(img), "--out", str(out), "--max-pixels", "3000"] + TINY) == 2
     assert "64x48 = 3072 pixels, more than the limit of 3000" in capsys.readouterr().err
     assert not out.exists()
-    monkeypatch.setenv(validate.MAX_PIXELS_ENV, "3000")
+    monkeypatch.setenv(budget.MAX_PIXELS_ENV, "3000")
     with pytest.raises(InputError, match="limit of 3000"):
-        io.load_image(img)
-    assert io.load_image(img, max_pixels=3072).shape == (1, 3, 48, 64)  # the flag wins
-    monkeypatch.setenv(validate.MAX_PIXELS_ENV, "lots")
+        images.load_image(img)
+    assert images.load_image(img, max_pixels=3072).shape == (1, 3, 48, 64)  # the flag wins
+    monkeypatch.setenv(budget.MAX_PIXELS_ENV, "lots")
     assert main(["train", str(img), "--out", str(out)] + TINY) == 2
     assert "SINGAN_MAX_PIXELS must be a whole number of pixels, got 'lots'" in \
         capsys.readouterr().err
-    monkeypatch.delenv(validate.MAX_PIXELS_ENV)
+    monkeypatch.delenv(budget.MAX_PIXELS_ENV)
     with pytest.raises(ConfigError, match="at least 1"):
-        io.load_image(img, max_pixels=0)
+        images.load_image(img, max_pixels=0)
 
 
 def test_training_refused_when_the_memory_estimate_exceeds_what_is_free(
         img, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(validate, "available_memory", lambda device: 2**20)
+    monkeypatch.setattr(budget, "available_memory", lambda device: 2**20)
     out = tmp_path / "run"
     assert main(["train", str(img), "--out", str(out)] + TINY) == 2
     err = capsys.readouterr().err
@@ -58,15 +58,15 @@ def test_dry_run_reports_the_memory_estimate(img, tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     config = singan.make_config("tiny", max_size=32, min_size=16, base_channels=8,
                                 max_channels=8, iters=1)
-    need = validate.training_memory(config, [tuple(s) for s in info["sizes"]])
-    assert info["memory_estimate"] == validate.format_bytes(need)
+    need = budget.training_memory(config, [tuple(s) for s in info["sizes"]])
+    assert info["memory_estimate"] == budget.format_bytes(need)
 
 
 def test_training_memory_grows_with_size_and_width():
     c = singan.make_config("paper")
-    small = validate.training_memory(c, [(25, 33), (100, 133)])
-    assert validate.training_memory(c, [(25, 33), (200, 266)]) > 3 * (small - 96 * 2**20)
-    assert validate.training_memory(c.replace(max_channels=256), [(25, 33), (100, 133)]) >= small
+    small = budget.training_memory(c, [(25, 33), (100, 133)])
+    assert budget.training_memory(c, [(25, 33), (200, 266)]) > 3 * (small - 96 * 2**20)
+    assert budget.training_memory(c.replace(max_channels=256), [(25, 33), (100, 133)]) >= small
 
 
 def test_training_memory_counts_the_pool_of_random_inputs():
@@ -77,10 +77,10 @@ def test_training_memory_counts_the_pool_of_random_inputs():
     sizes = list(geometry(750, 1000, min_size=c.min_size, max_size=c.max_size,
                           scale_factor_init=c.scale_factor_init).sizes)
     pool_finest = 4 * c.prev_pool * 3 * 750 * 1000
-    with_pool = validate.training_memory(c, sizes)
+    with_pool = budget.training_memory(c, sizes)
     assert with_pool >= 1.5 * pool_finest  # made from the previous scale's pool
-    assert validate.training_memory(c.replace(prev_pool=0), sizes) < with_pool - pool_finest
-    assert validate.training_memory(c.replace(prev_pool=128), sizes) > with_pool + pool_finest
+    assert budget.training_memory(c.replace(prev_pool=0), sizes) < with_pool - pool_finest
+    assert budget.training_memory(c.replace(prev_pool=128), sizes) > with_pool + pool_finest
 
 
 def test_sample_output_size_is_checked_before_generating(tiny_run, tmp_path, capsys, monkeypatch):
@@ -88,7 +88,7 @@ def test_sample_output_size_is_checked_before_generating(tiny_run, tmp_path, cap
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(out), "--max-pixels",
                  "100"]) == 2
     assert "pixels is over the limit of 100" in capsys.readouterr().err
-    monkeypatch.setattr(validate, "available_memory", lambda device: 10 * 2**20)
+    monkeypatch.setattr(budget, "available_memory", lambda device: 10 * 2**20)
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(out), "--height", "4000",
                  "--width", "4000"]) == 2
     err = capsys.readouterr().err
@@ -98,18 +98,18 @@ def test_sample_output_size_is_checked_before_generating(tiny_run, tmp_path, cap
 
 def test_check_output_size():
     c = singan.make_config("paper")
-    need = validate.check_output_size(250, 250, c)
-    assert validate.check_output_size(500, 500, c) > 3.5 * need
-    assert validate.check_output_size(250, 250, c, batch=16) > need
-    assert validate.check_output_size(250, 250, c, available=need) == need
+    need = budget.check_output_size(250, 250, c)
+    assert budget.check_output_size(500, 500, c) > 3.5 * need
+    assert budget.check_output_size(250, 250, c, batch=16) > need
+    assert budget.check_output_size(250, 250, c, available=need) == need
     with pytest.raises(ConfigError, match=r"needs about .* more than the"):
-        validate.check_output_size(250, 250, c, available=need - 1)
+        budget.check_output_size(250, 250, c, available=need - 1)
     with pytest.raises(ConfigError, match="over the limit"):
-        validate.check_output_size(10_000, 10_000, c)
+        budget.check_output_size(10_000, 10_000, c)
 
 
 def test_available_memory_is_known_on_this_machine():
-    free = validate.available_memory(torch.device("cpu"))
+    free = budget.available_memory(torch.device("cpu"))
     assert free is None or free > 0
 
 

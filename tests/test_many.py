@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from singan import io
+import singan
+from singan.images import save_image
 from singan.errors import InputError
 from singan.batch import (BROKEN, FINISHED, FOREIGN, INTERRUPTED, NEW, TrainOptions,
                           find_images, plan_jobs, plan_slots, run_status, train_local,
                           write_summary)
 from singan.batch.jobs import child_argv
 from singan.batch.report import estimate_left
+from singan.run import ProgressInfo
 from singan.cli import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -50,7 +51,7 @@ def images(tmp_path, tiny_image):
     folder = tmp_path / "images"
     folder.mkdir()
     for i, name in enumerate(("a", "b", "c")):
-        io.save_image(tiny_image[0].roll(4 * i, dims=-1), folder / f"{name}.png")
+        save_image(tiny_image[0].roll(4 * i, dims=-1), folder / f"{name}.png")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (folder / "notes.txt").write_text("not an image\n")
     return folder
@@ -62,7 +63,7 @@ def interrupted_run(tmp_path_factory, tiny_image):
     from singan.training import Trainer
 
     tmp = tmp_path_factory.mktemp("interrupted")
-    io.save_image(tiny_image[0], tmp / "int.png")
+    save_image(tiny_image[0], tmp / "int.png")
     original = Trainer.train_scale
 
     def stop_at_2(self, n, *a, **k):
@@ -134,7 +135,7 @@ def test_slots_and_child_command(tmp_path):
     job = plan_jobs([tmp_path / "x.png"], tmp_path / "runs")[0]
     opts = TrainOptions(config_args=("--preset", "tiny", "--iters", "5"))
     fresh = child_argv(job, NEW, opts, gpu[1])
-    assert fresh[1:3] == ["-m", "singan.batch.child"]
+    assert fresh[1:3] == ["-m", "singan.cli.worker"]
     assert fresh[3:] == ["train", job.image, "--out", job.run_dir, "--preset", "tiny", "--iters",
                          "5", "--device", "cuda", "--threads", "1", "--quiet"]
     assert "--force" in child_argv(job, BROKEN, opts, gpu[0])
@@ -165,9 +166,9 @@ def test_config_flags_round_trip():
 
 def test_time_left_estimate():
     assert estimate_left([], [(10.0, None)], 3, 2) is None  # nothing to go on yet
-    assert estimate_left([], [(10.0, {"percent": 50, "eta": None})], 0, 1) == pytest.approx(10)
+    assert estimate_left([], [(10.0, ProgressInfo(percent=50.0))], 0, 1) == pytest.approx(10)
     # 2 done in 100 s each; one running with 30 s left; 3 pending; 2 slots: (30 + 300) / 2
-    assert estimate_left([100, 100], [(70.0, {"percent": 70, "eta": 30})], 3, 2) == \
+    assert estimate_left([100, 100], [(70.0, ProgressInfo(percent=70.0, eta=30.0))], 3, 2) == \
         pytest.approx(165)
     assert estimate_left([100], [(10.0, None)], 0, 4) == pytest.approx(90)
 
@@ -189,7 +190,7 @@ def test_train_many_isolates_a_corrupt_image(tmp_path, images, capsys):
     assert any(why in by_name["broken"]["error"] for why in ("not an image", "corrupt", "cannot read"))
     for name in "abc":
         assert by_name[name]["status"] == "done" and by_name[name]["seconds"] > 0
-        io.load(runs / name)
+        singan.load(runs / name)
     log = (runs / "broken" / "train-many.log").read_text()
     assert "attempt 1: train" in log and "exit status 2" in log
     assert "failed: " in capsys.readouterr().err
@@ -210,7 +211,7 @@ def test_killed_train_many_stops_its_child_and_the_next_call_resumes(tmp_path, t
     """SIGKILL the train-many process mid-training: its child notices (parent-death signal),
     saves its finished scales and exits; the next call resumes that run."""
     img = tmp_path / "pic.png"
-    io.save_image(tiny_image[0], img)
+    save_image(tiny_image[0], img)
     runs = tmp_path / "runs"
     argv = ["train-many", str(img), "--out", str(runs), "--quiet"] + TINY + ONE_THREAD + \
         ["--iters", "60"]
@@ -232,7 +233,7 @@ def test_killed_train_many_stops_its_child_and_the_next_call_resumes(tmp_path, t
     starts = [line.split("start at scale ")[1].split(":")[0]
               for line in (run / "log.txt").read_text().splitlines() if "start at scale" in line]
     assert starts[0] == "0" and len(starts) == 2 and int(starts[1]) >= 1
-    io.load(run)
+    singan.load(run)
 
 
 # --- the scheduler with stand-in children ------------------------------------------------------

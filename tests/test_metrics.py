@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import singan
-from singan import io
+from singan.images import image_to_tensor, load_image, save_image
 from singan.cli import main
 from singan.errors import InputError
 from singan.metrics import (diversity, evaluate, frechet_distance, inception, load_inception,
@@ -42,7 +42,7 @@ needs_fid = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def landscape() -> torch.Tensor:
     """(1, 3, 48, 64) image in [-1, 1] with texture at several scales."""
-    return io.image_to_tensor(singan.default_image(48, 64))
+    return image_to_tensor(singan.default_image(48, 64))
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def torchvision_state(stem: InceptionStem, prefix: str = "") -> dict[str, torch.
 def test_sifid_properties(landscape, random_stem, layer):
     x = landscape
     assert abs(sifid(x, x, random_stem, layer)[0]) < 1e-6
-    other = io.image_to_tensor(singan.default_image(48, 64, seed=3))
+    other = image_to_tensor(singan.default_image(48, 64, seed=3))
     ab, ba = sifid(x, other, random_stem, layer)[0], sifid(other, x, random_stem, layer)[0]
     assert ab > 0 and ab == pytest.approx(ba, rel=1e-6)
     a, b = shifted_pair(x)
@@ -205,7 +205,7 @@ def test_laplacian_pyramid_reconstructs(landscape):
 def test_swd_properties(landscape):
     x = landscape
     assert swd(x, x) == [0.0]
-    other = io.image_to_tensor(singan.default_image(48, 64, seed=3))
+    other = image_to_tensor(singan.default_image(48, 64, seed=3))
     levels = swd_levels(x, other)
     assert len(levels) == 2 and min(levels) > 0
     assert swd(x, other)[0] == pytest.approx(sum(levels) / 2, rel=1e-12)  # seeded: same value
@@ -257,12 +257,12 @@ def test_evaluate_and_summarize(landscape, random_stem):
 def images(tmp_path, landscape):
     """real/{0,1}.png, fake/0.png (one sample), fake/1/ (three samples)."""
     real, fake = tmp_path / "real", tmp_path / "fake"
-    other = io.image_to_tensor(singan.default_image(48, 64, seed=3))
-    io.save_image(landscape[0], real / "0.png")
-    io.save_image(other[0], real / "1.png")
-    io.save_image(blurred(landscape)[0], fake / "0.png")
+    other = image_to_tensor(singan.default_image(48, 64, seed=3))
+    save_image(landscape[0], real / "0.png")
+    save_image(other[0], real / "1.png")
+    save_image(blurred(landscape)[0], fake / "0.png")
     for i in range(3):
-        io.save_image(other[0].roll(4 * i, dims=-1), fake / "1" / f"s{i}.png")
+        save_image(other[0].roll(4 * i, dims=-1), fake / "1" / f"s{i}.png")
     return real, fake
 
 
@@ -302,14 +302,14 @@ def test_eval_torchvision_weights_layer_192(images, tmp_path, random_stem, capsy
                     "--inception-weights", weights], capsys)
     assert out["sifid"]["layer"] == 192 and len(out["sifid"]["values"]) == 4
     with torch.no_grad():
-        want = sifid(io.load_image(real / "0.png"), io.load_image(fake / "0.png"), random_stem,
+        want = sifid(load_image(real / "0.png"), load_image(fake / "0.png"), random_stem,
                      192)[0]
     assert out["sifid"]["values"][0] == pytest.approx(want, rel=1e-6)
 
 
 def test_eval_resizes_with_notice(images, tmp_path, landscape, capsys):
     real, _ = images
-    io.save_image(resize(landscape, size=(60, 80))[0], tmp_path / "small.png")
+    save_image(resize(landscape, size=(60, 80))[0], tmp_path / "small.png")
     argv = ["eval", str(real / "0.png"), str(tmp_path / "small.png"), "--metric", "swd", "--json"]
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -336,10 +336,10 @@ def test_eval_errors(images, tmp_path, capsys):
     (fake / "0.png").rename(fake / "zero.png")
     assert "no sample for 1 real image(s): 0.png" in eval_error([real, fake, "--metric", "swd"],
                                                                 capsys)
-    io.save_image(torch.zeros(3, 40, 40), fake / "0.png")
+    save_image(torch.zeros(3, 40, 40), fake / "0.png")
     assert "without a real image" in eval_error([real, fake, "--metric", "swd"], capsys)
     (fake / "zero.png").unlink()
-    io.save_image(torch.zeros(3, 40, 40), fake / "0.jpg")
+    save_image(torch.zeros(3, 40, 40), fake / "0.jpg")
     assert "several samples named '0'" in eval_error([real, fake, "--metric", "swd"], capsys)
     (fake / "0.jpg").unlink()
     empty = tmp_path / "empty"

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from singan import io, validate
+import singan
+from singan import budget, images
 from singan.config import PRESETS, SinGANConfig
 from singan.errors import ConfigError, InputError, RunError, SinGANError
 from singan.pyramid import build_pyramid, geometry
@@ -35,7 +36,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
 def test_geometry_sizes_are_consistent_and_monotone(h, w, min_size, max_size, sf):
     """From the minimum size up to the pixel limit: scales grow coarse to fine, the coarsest
     short side is min_size (ceil rounding may add 1), the finest is the clamped image."""
-    assume(max_size >= min_size and h * w <= validate.MAX_PIXELS)
+    assume(max_size >= min_size and h * w <= budget.MAX_PIXELS)
     clamp = min(max_size / max(h, w), 1.0)
     clamped = (out_size(h, clamp), out_size(w, clamp))
     try:
@@ -92,7 +93,7 @@ def test_config_from_dict_checks_every_value(data):
 
 
 def _valid_info() -> dict:
-    return {"format_version": io.FORMAT_VERSION, "singan_version": "0.1.0",
+    return {"format_version": singan.run.FORMAT_VERSION, "singan_version": "0.1.0",
             "config": PRESETS["tiny"].to_dict(), "sizes": [[20, 26], [48, 64]],
             "scale_factor": 0.5, "seed": 0, "preset": "tiny",
             "image": {"source": "x.png", "height": 48, "width": 64}}
@@ -106,7 +107,7 @@ def test_run_info_checks_every_field(where, key, value):
     info = copy.deepcopy(_valid_info())
     (info if where == "top" else info["config"])[key] = value
     try:
-        checked = io.check_run_info(info, "config.json")
+        checked = singan.run.check_run_info(info, "config.json")
     except RunError as e:
         assert str(e).startswith("config.json: ")
         return
@@ -124,8 +125,8 @@ def test_lossless_images_load_exactly(tmp_path, h, w, fmt, seed):
     a = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
     path = tmp_path / f"x.{fmt.lower()}"
     Image.fromarray(a).save(path, fmt)
-    assert np.array_equal(np.asarray(io.read_image(path)), a)
-    x = io.load_image(path)
+    assert np.array_equal(np.asarray(images.read_image(path)), a)
+    x = images.load_image(path)
     assert x.shape == (1, 3, h, w) and x.min() >= -1 and x.max() <= 1
 
 
@@ -145,10 +146,10 @@ def test_masks_select_the_same_pixels_in_every_format(tmp_path, h, w, seed, mode
     else:
         im = Image.fromarray(a).convert(mode)
     im.save(tmp_path / "m.png")
-    mask = io.read_mask(tmp_path / "m.png")
+    mask = images.read_mask(tmp_path / "m.png")
     assert mask.shape == (1, 1, h, w) and mask.dtype == torch.float32
     assert np.array_equal(mask[0, 0].numpy() > 0.5, sel)
-    resized = io.read_mask(tmp_path / "m.png", (2 * h, 3 * w))
+    resized = images.read_mask(tmp_path / "m.png", (2 * h, 3 * w))
     assert resized.shape == (1, 1, 2 * h, 3 * w) and 0 <= resized.min() <= resized.max() <= 1
 
 
@@ -157,7 +158,7 @@ def test_masks_select_the_same_pixels_in_every_format(tmp_path, h, w, seed, mode
 def test_any_bytes_as_an_image_give_only_input_errors(tmp_path, data):
     path = tmp_path / "x.png"
     path.write_bytes(data)
-    for load in (io.read_image, io.read_mask):
+    for load in (images.read_image, images.read_mask):
         try:
             load(path)
         except InputError as e:

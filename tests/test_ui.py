@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageColor
 
 import singan
-from singan import io
+from singan import images
 from conftest import UI_TINY
 
 gradio_client = pytest.importorskip("gradio_client", reason="needs the `ui` extra")
@@ -230,23 +230,23 @@ def painted_editor(tmp_path, background: Image.Image, box=(4, 6, 14, 16), colour
 
 def test_edit_with_a_painted_mask_matches_the_library(client, trained, ui_server, tmp_path):
     model = singan.load(ui_server.runs / trained)
-    value, edited, mask = painted_editor(tmp_path, io.tensor_to_image(model.reals[-1]))
+    value, edited, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
     (before, after), details = client.predict(trained, value, True, None, None, 1, False, 0, 3,
                                               api_name="/edit")
     assert Image.open(before).convert("RGB").tobytes() == edited.tobytes()
     want = singan.edit(model, edited, mask, start_scale=1, seed=3)
-    assert Image.open(after).convert("RGB").tobytes() == io.tensor_to_image(want.blended).tobytes()
+    assert Image.open(after).convert("RGB").tobytes() == images.tensor_to_image(want.blended).tobytes()
     assert [d["caption"] for d in details] == ["model output", "mask"]
     # Unticking "strokes are part of the picture" edits the background with the same mask.
     (before, _), _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
                                     api_name="/edit")
     assert Image.open(before).convert("RGB").tobytes() == \
-        io.tensor_to_image(model.reals[-1]).tobytes()
+        images.tensor_to_image(model.reals[-1]).tobytes()
 
 
 def test_edit_with_an_empty_mask_is_a_message(client, trained, ui_server, tmp_path):
     model = singan.load(ui_server.runs / trained)
-    bg = io.tensor_to_image(model.reals[-1])
+    bg = images.tensor_to_image(model.reals[-1])
     value = {"background": _png(tmp_path / "bg.png", np.asarray(bg)), "layers": [],
              "composite": _png(tmp_path / "c.png", np.asarray(bg)), "id": None}
     with pytest.raises(AppError, match="mask is empty"):
@@ -255,7 +255,7 @@ def test_edit_with_an_empty_mask_is_a_message(client, trained, ui_server, tmp_pa
 
 def test_harmonize_uploads_at_all_scales(client, trained, ui_server, tmp_path):
     model = singan.load(ui_server.runs / trained)
-    _, naive, mask = painted_editor(tmp_path, io.tensor_to_image(model.reals[-1]))
+    _, naive, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
     naive.save(tmp_path / "naive.png")
     mask.save(tmp_path / "mask.png")
     (before, after), per_scale = client.predict(

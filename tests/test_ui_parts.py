@@ -13,6 +13,8 @@ from PIL import Image
 
 from singan.cli import main
 from singan.ui import images, runs
+from singan.errors import RunError
+from singan.run import pack
 from singan.ui.runs import UIError, Workers
 
 
@@ -66,15 +68,15 @@ def test_import_model_never_writes_by_the_stored_path(tmp_path, tiny_run):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zip", "runs"]
     deep = _model_zip(tmp_path / "deep.zip", tiny_run,
                       ("a/b/config.json", "a/b/model.safetensors"))
-    with pytest.raises(UIError, match="not a model zip"):
+    with pytest.raises(RunError, match="not a model zip"):
         w.import_model(deep)
 
 
 def test_import_model_size_limits(tmp_path, tiny_run, monkeypatch):
     w = Workers(tmp_path / "runs")
     zpath = _model_zip(tmp_path / "m.zip", tiny_run)
-    monkeypatch.setattr(runs, "MAX_MODEL_BYTES", 1000)
-    with pytest.raises(UIError, match="model.safetensors is larger than 1000 bytes"):
+    monkeypatch.setattr(pack, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(RunError, match="model.safetensors is larger than 1000 bytes"):
         w.import_model(zpath)
     assert list((tmp_path / "runs").iterdir()) == []  # no run, no leftover temporary folder
 

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import torch
 
+from .errors import ConfigError
+
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
     """Keys cubic convolution kernel with a = -0.5 (support [-2, 2])."""
@@ -86,7 +88,7 @@ def resize(x: torch.Tensor, scale: float | tuple[float, float] | None = None,
     """
     h, w = x.shape[-2:]
     if scale is None and size is None:
-        raise ValueError("give scale or size")
+        raise ConfigError("resize: give scale or size")
     if scale is None:
         sh, sw = size[0] / h, size[1] / w
     elif isinstance(scale, tuple):

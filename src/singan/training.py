@@ -128,12 +128,10 @@ class Trainer:
     @classmethod
     def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
                    device: torch.device | str = "cpu", seed: int = 0,
-                   log_every: int = 25, cuda_graphs: bool = False) -> Trainer:
+                   log_every: int = 25, cuda_graphs: bool = False, geometry=None) -> Trainer:
         """Set up training on a (1, 3, H, W) image in [-1, 1]."""
-        h, w = image.shape[-2:]
-        geo = geometry(h, w, min_size=config.min_size, max_size=config.max_size,
-                       scale_factor_init=config.scale_factor_init,
-                       exact_factor=config.mode == "sr")
+        from .pyramid import geometry_for
+        geo = geometry or geometry_for(config, *image.shape[-2:])
         model = SinGAN(config, list(geo.sizes), geo.scale_factor).to(device)
         reals = build_pyramid(image.to(device=device, dtype=torch.float32), geo,
                               quantize=config.quantize_8bit)

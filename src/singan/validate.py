@@ -42,12 +42,7 @@ SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 
                       "I8": 1, "U8": 1, "BOOL": 1}
 
 
-class InputNotice(UserWarning):
-    """Something about an input the user should know, though it is usable (the CLI prints it)."""
-
-
-def notice(message: str) -> None:
-    warnings.warn(InputNotice(message), stacklevel=3)
+from .errors import InputNotice, notice  # noqa: E402,F401 (until the last users move)
 
 
 # --- paths -----------------------------------------------------------------------------------

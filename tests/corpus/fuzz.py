@@ -24,7 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from singan import io
+import singan
+from singan import images
+from singan.run import layout
 from singan.errors import SinGANError
 
 OPS = ("flip", "set", "cut", "insert", "repeat")
@@ -61,30 +63,30 @@ def _image_target(root: Path, work: Path) -> Target:
     seeds += sorted(p for p in (root / "mask").iterdir() if p.stat().st_size > 0)
 
     def load(folder: Path) -> None:
-        io.read_image(folder / "x.img", max_pixels=FUZZ_MAX_PIXELS)
-        io.read_mask(folder / "x.img", (8, 8), max_pixels=FUZZ_MAX_PIXELS, allow_empty=True)
+        images.read_image(folder / "x.img", max_pixels=FUZZ_MAX_PIXELS)
+        images.read_mask(folder / "x.img", (8, 8), max_pixels=FUZZ_MAX_PIXELS, allow_empty=True)
     return [p.read_bytes() for p in seeds], "x.img", load
 
 
 def _run_target(root: Path, work: Path, name: str) -> Target:
-    base = "partial" if name == io.STATE_NAME else "full"
+    base = "partial" if name == layout.STATE_NAME else "full"
     run = work / "run"
     shutil.copytree(root / "bases" / base, run)
-    model = io.load(run, allow_incomplete=True)
+    model = singan.load(run, allow_incomplete=True)
 
     def load(folder: Path) -> None:
-        if name == io.STATE_NAME:
-            io.load_train_state(folder, model)
+        if name == layout.STATE_NAME:
+            singan.run.load_train_state(folder, model)
         else:
-            io.load(folder, allow_incomplete=True)
+            singan.load(folder, allow_incomplete=True)
     return [(run / name).read_bytes()], f"run/{name}", load
 
 
 TARGETS: dict[str, Callable[[Path, Path], Target]] = {
     "image+mask": _image_target,
-    "config.json": lambda root, work: _run_target(root, work, io.CONFIG_NAME),
-    "model.safetensors": lambda root, work: _run_target(root, work, io.MODEL_NAME),
-    "train_state.safetensors": lambda root, work: _run_target(root, work, io.STATE_NAME),
+    "config.json": lambda root, work: _run_target(root, work, layout.CONFIG_NAME),
+    "model.safetensors": lambda root, work: _run_target(root, work, layout.MODEL_NAME),
+    "train_state.safetensors": lambda root, work: _run_target(root, work, layout.STATE_NAME),
 }
 
 

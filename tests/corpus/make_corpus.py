@@ -6,7 +6,7 @@ writes every case of `CASES` under OUT_DIR/<kind>/<name> (a few hundred kB in al
 second). The tests generate it into a temporary folder (nothing binary is committed); the fuzz
 tests use its files as seeds.
 
-Kinds: "image" (an input image: `singan train FILE`), "mask" (a mask file: `io.read_mask`),
+Kinds: "image" (an input image: `singan train FILE`), "mask" (a mask file: `images.read_mask`),
 "run" (a run folder: `singan sample RUN`), "state" (an unfinished run folder whose training
 state is damaged: `singan train --resume --out RUN`). A case's `expect` is a piece of the one
 error message it must give, or None when it must load (then `notice`, if set, is a piece of
@@ -406,20 +406,20 @@ CASES = _cases()
 def make_bases(out: Path) -> dict[str, Path]:
     """Two small genuine runs: "full" (finished) and "partial" (2 of its scales trained)."""
     import singan
-    from singan import io
+    from singan import images
     from singan.training import Trainer
 
     config = singan.make_config("tiny", max_size=24, min_size=12, base_channels=4,
                                 max_channels=4, num_layers=3, iters=1)
-    image = io.image_to_tensor(_image(18, 24))
+    image = images.image_to_tensor(_image(18, 24))
     out.mkdir(parents=True, exist_ok=True)
     bases = {"full": out / "full", "partial": out / "partial"}
     trainer = Trainer.from_image(image, config, seed=0)
     for n in range(trainer.model.num_scales):
         trainer.train_scale(n)
         if n == 1:
-            io.save_run(trainer.model, bases["partial"], trainer.state())
-    io.save_run(trainer.model, bases["full"], trainer.state())
+            singan.save_run(trainer.model, bases["partial"], trainer.state())
+    singan.save_run(trainer.model, bases["full"], trainer.state())
     return bases
 
 

@@ -18,33 +18,22 @@ every task watches: running children are interrupted (they save), queued tasks d
 
 from __future__ import annotations
 
-import json
-import re
 import tempfile
 import time
 import uuid
-import zipfile
 from collections.abc import Sequence
-from io import BytesIO
 from pathlib import Path
 
-from ..errors import SinGANError
-from ..io import CONFIG_NAME, MODEL_NAME, STATE_NAME, atomic_write
-from .jobs import LOG_NAME, Job, Slot, TrainOptions, cpu_cores
+from ..errors import ClusterError, RunError
+from ..files import atomic_write
+from ..run import ProgressInfo, pack_run, read_progress, unpack_run
+from .jobs import Job, Slot, TrainOptions, cpu_cores
 from .process import Outcome, run_attempt, settle
 from .report import Batch, BatchResult, Callback
 
 POLL_SECONDS = 0.5
 TASK_POLL_SECONDS = 1.0
 STOP_WAIT_SECONDS = 120.0  # after Ctrl-C, how long to wait for the tasks to come back
-# The files of a run folder that travel in a zip (nothing else a user may keep there).
-RUN_FILE_NAMES = (CONFIG_NAME, MODEL_NAME, STATE_NAME, "stats.jsonl", "log.txt", "progress.json",
-                  LOG_NAME)
-PREVIEW = re.compile(r"previews/scale_\d+\.png")
-
-
-class ClusterError(SinGANError):
-    """The cluster cannot run the batch (no scheduler at the address, no GPU workers, ...)."""
 
 
 def train_dask(jobs: Sequence[Job], options: TrainOptions, address: str, *,
@@ -169,8 +158,8 @@ def _collect(fut, job: Job, return_zip: bool) -> tuple[Outcome, str]:
     outcome = Outcome(**result)
     if return_zip and data:
         try:
-            unpack_run(data, Path(job.run_dir))
-        except (ClusterError, OSError, zipfile.BadZipFile) as e:
+            unpack_run(data, Path(job.run_dir), label="the returned zip")
+        except (RunError, OSError) as e:
             return Outcome("failed", outcome.seconds, f"cannot unpack the run folder the worker "
                            f"returned: {e}", retry=True), where
     return outcome, where
@@ -191,14 +180,10 @@ def _snapshot(batch: Batch, client, owner: dict, gpu: bool):
     return batch.snapshot(running, slots)
 
 
-def _progress(run_dir: Path, since: float) -> dict | None:
-    try:
-        info = json.loads((run_dir / "progress.json").read_text())
-    except (OSError, ValueError):
-        return None
-    fresh = isinstance(info, dict) and info.get("status") == "running" and \
-        isinstance(info.get("updated"), (int, float)) and \
-        info["updated"] >= time.time() - (time.monotonic() - since)
+def _progress(run_dir: Path, since: float) -> ProgressInfo | None:
+    info = read_progress(run_dir)
+    fresh = info is not None and info.status == "running" and info.updated is not None and \
+        info.updated >= time.time() - (time.monotonic() - since)
     return info if fresh else None
 
 
@@ -282,37 +267,3 @@ def _unpack_payload(payload: dict, tmp: Path, job: Job) -> Job:
     if payload["run"]:
         unpack_run(payload["run"], run_dir)
     return Job(image=str(image), name=job.name, run_dir=str(run_dir))
-
-
-def pack_run(run_dir: Path) -> bytes | None:
-    """The run files of a folder (config, model, training state, logs, previews) as a zip, or
-    None when it holds none."""
-    names = [n for n in RUN_FILE_NAMES if (run_dir / n).is_file()]
-    names += sorted(f"previews/{p.name}" for p in (run_dir / "previews").glob("scale_*.png"))
-    if not names:
-        return None
-    buf = BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for n in names:
-            z.write(run_dir / n, n)
-    return buf.getvalue()
-
-
-def unpack_run(data: bytes, run_dir: Path) -> None:
-    """Make the run files of `run_dir` those of the zip: each file written atomically, run files
-    missing from the zip removed (as `singan train --force` removes them); entries that are not
-    run files are refused and nothing else in the folder is touched."""
-    with zipfile.ZipFile(BytesIO(data)) as z:
-        names = z.namelist()
-        bad = [n for n in names if n not in RUN_FILE_NAMES and not PREVIEW.fullmatch(n)]
-        if bad:
-            raise ClusterError(f"a returned run folder holds unexpected entries: {bad[:3]}")
-        for n in names:
-            content = z.read(n)
-            atomic_write(run_dir / n, lambda f, c=content: f.write(c))
-    for n in RUN_FILE_NAMES:
-        if n not in names:
-            (run_dir / n).unlink(missing_ok=True)
-    for p in (run_dir / "previews").glob("scale_*.png"):
-        if f"previews/{p.name}" not in names:
-            p.unlink()

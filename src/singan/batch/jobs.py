@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import io
-from ..errors import InputError, SinGANError
+from ..errors import ConfigError, InputError, SinGANError
+from ..run import load, load_train_state
+from ..run.launch import worker_command
+from ..run.layout import CONFIG_NAME, MODEL_NAME, TRAIN_MANY_LOG_NAME
 
 # Suffixes taken as images when a folder is listed (a corrupt file with one of them still counts,
 # and fails alone when it is trained).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif",
                             ".ppm", ".pgm", ".pnm", ".tga"})
-LOG_NAME = "train-many.log"
+LOG_NAME = TRAIN_MANY_LOG_NAME
 MAX_LIST_BYTES = 10_000_000
 
 # What a run folder is, as far as train-many is concerned (see `run_status`).
@@ -133,12 +134,12 @@ def run_status(run_dir: str | os.PathLike) -> tuple[str, str]:
     if not run_dir.is_dir():
         return FOREIGN, f"{run_dir} exists and is not a folder"
     ours = (run_dir / LOG_NAME).is_file()
-    if (run_dir / io.CONFIG_NAME).exists() or (run_dir / io.MODEL_NAME).exists():
+    if (run_dir / CONFIG_NAME).exists() or (run_dir / MODEL_NAME).exists():
         try:
-            model = io.load(run_dir, allow_incomplete=True)
+            model = load(run_dir, allow_incomplete=True)
             if model.is_complete:
                 return FINISHED, ""
-            io.load_train_state(run_dir, model)
+            load_train_state(run_dir, model)
             return INTERRUPTED, f"{model.num_trained} of {model.num_scales} scales trained"
         except (SinGANError, OSError, RuntimeError, ValueError) as e:
             if ours:
@@ -160,7 +161,7 @@ class TrainOptions:
 
     `config_args` are training flags (`--preset`, `--mode`, config overrides, `--seed`); a resumed
     run keeps the settings it was started with. `launcher` is the command that stands for
-    `singan` (default: this Python running `singan.batch.child`, which is `singan` stopped with
+    `singan` (default: this Python running `singan.cli.worker`, which is `singan` stopped with
     its parent); tests put a stand-in there.
     """
 
@@ -168,7 +169,7 @@ class TrainOptions:
     launcher: tuple[str, ...] = ()
 
     def command(self) -> list[str]:
-        return list(self.launcher) or [sys.executable, "-m", "singan.batch.child"]
+        return list(self.launcher) or worker_command()
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def plan_slots(jobs: int, *, gpus: Sequence[str] = (), device: str = "cpu",
     otherwise every slot uses `device`. Each child gets `threads` CPU threads, by default an equal
     share of the cores (at least 1)."""
     if jobs < 1:
-        raise ValueError("jobs must be at least 1")
+        raise ConfigError("jobs must be at least 1")
     share = threads if threads is not None else max(1, (cores or cpu_cores()) // jobs)
     if gpus:
         return [Slot(i, "cuda", share, str(gpus[i % len(gpus)])) for i in range(jobs)]

@@ -1,5 +1,6 @@
-"""One attempt at one image: `singan train` in a child process whose output is appended to the run
-folder's train-many.log, and whose progress is read from the progress.json it writes.
+"""One attempt at one image: `singan train` in a worker process (`singan.run.launch`) whose output
+is appended to the run folder's train-many.log, and whose progress is read from the progress.json
+it writes.
 
 Exit statuses of the child: 0 done, 2 a problem with the input the user must fix (bad image, bad
 settings, unusable run; another attempt would fail the same way), 130 interrupted, anything else
@@ -8,20 +9,17 @@ settings, unusable run; another attempt would fail the same way), 130 interrupte
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import signal
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..run import ProgressInfo, read_progress
+from ..run.launch import Worker
 from .jobs import (ACTIONS, FINISHED, FOREIGN, Job, Slot, TrainOptions, child_argv,
                    run_status)
 
-PARENT_ENV = "SINGAN_PARENT_PID"  # read by singan.batch.child
-GRACE_SECONDS = 60.0  # an interrupted child gets this long to save its scales before it is killed
 TAIL_LINES = 6
 TAIL_BYTES = 65536
 
@@ -59,54 +57,34 @@ class ChildRun:
         self.job = job
         Path(job.run_dir).mkdir(parents=True, exist_ok=True)
         argv = child_argv(job, status, options, slot)
-        self.log = open(job.log, "ab")
-        self._note(f"attempt {attempt}: {ACTIONS[status]} on {where}: {shlex.join(argv)}")
-        self.offset = self.log.tell()
-        env = dict(os.environ, **slot.env())
-        env[PARENT_ENV] = str(os.getpid())
-        self.start = time.monotonic()
-        self.stopping_since: float | None = None
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                         stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
-        except BaseException:
-            self.log.close()
-            raise
+        note = f"attempt {attempt}: {ACTIONS[status]} on {where}: {shlex.join(argv)}"
+        self.worker = Worker(argv, job.log, command=[], env=slot.env(), tied=True,
+                             note=_stamped(note))
+        self.start = self.worker.start
 
-    def _note(self, text: str) -> None:
-        self.log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n".encode())
-        self.log.flush()
+    @property
+    def stopping_since(self) -> float | None:
+        return self.worker.stopping_since
 
-    def progress(self) -> dict | None:
+    def progress(self) -> ProgressInfo | None:
         """The child's progress.json (percent, eta, scale, ...), or None before it writes one."""
-        try:
-            info = json.loads((Path(self.job.run_dir) / "progress.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return info if isinstance(info, dict) and info.get("pid") == self.proc.pid else None
+        info = read_progress(self.job.run_dir)
+        return info if info is not None and info.pid == self.worker.pid else None
 
     def interrupt(self) -> None:
         """Ask the child to stop as on Ctrl-C (it saves its finished scales); it is killed if it
-        has not exited GRACE_SECONDS later."""
-        if self.stopping_since is None and self.proc.poll() is None:
-            self.stopping_since = time.monotonic()
-            self.proc.send_signal(signal.SIGINT if os.name != "nt" else signal.SIGTERM)
+        has not exited `launch.GRACE_SECONDS` later."""
+        self.worker.interrupt()
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        self.worker.kill()
 
     def poll(self) -> Outcome | None:
-        rc = self.proc.poll()
+        rc = self.worker.poll()
         if rc is None:
-            if (self.stopping_since is not None
-                    and time.monotonic() - self.stopping_since > GRACE_SECONDS):
-                self.proc.kill()
             return None
         seconds = time.monotonic() - self.start
-        self._note(f"exit status {rc} after {seconds:.1f} s")
-        self.log.close()
+        self.worker.note(_stamped(f"exit status {rc} after {seconds:.1f} s"))
         return self._outcome(rc, seconds)
 
     def _outcome(self, rc: int, seconds: float) -> Outcome:
@@ -134,15 +112,14 @@ class ChildRun:
 
     def _tail(self) -> str:
         """The last lines the child wrote (progress-bar redraws split into lines)."""
-        try:
-            with open(self.job.log, "rb") as f:
-                f.seek(max(self.offset, f.seek(0, os.SEEK_END) - TAIL_BYTES))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
+        text = self.worker.output(TAIL_BYTES)
         lines = [s.strip() for s in text.replace("\r", "\n").splitlines()]
         lines = [s for s in lines if s and not s.startswith("=== ")]
         return "\n".join(lines[-TAIL_LINES:])
+
+
+def _stamped(text: str) -> str:
+    return f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {text}"
 
 
 def launch(job: Job, status: str, options: TrainOptions, slot: Slot, attempt: int,

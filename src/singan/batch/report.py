@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 
-from .. import __version__
-from ..io import atomic_write
+from .._version import __version__
+from ..errors import ConfigError
+from ..files import atomic_write
+from ..run import ProgressInfo
 from .jobs import Job, Record
 from .process import Outcome
 
@@ -51,7 +53,7 @@ class Batch:
 
     def __init__(self, jobs: Sequence[Job], retries: int):
         if retries < 0:
-            raise ValueError("retries must be >= 0")
+            raise ConfigError("retries must be >= 0")
         self.records = [Record(job) for job in jobs]
         self.retries = retries
         self.t0 = time.monotonic()
@@ -70,8 +72,9 @@ class Batch:
             self._new.append(rec)
         return again
 
-    def snapshot(self, running: Sequence[tuple[float, dict | None]], slots: int) -> Snapshot:
-        """`running`: (seconds since start, progress.json or None) of each running child."""
+    def snapshot(self, running: Sequence[tuple[float, ProgressInfo | None]],
+                 slots: int) -> Snapshot:
+        """`running`: (seconds since start, its progress.json or None) of each running child."""
         count = {s: sum(r.status == s for r in self.records) for s in FINAL}
         pending = len(self.records) - sum(count.values()) - len(running)
         durations = [r.seconds for r in self.records if r.status == "done"]
@@ -84,7 +87,8 @@ class Batch:
         return BatchResult(self.records, interrupted, time.monotonic() - self.t0)
 
 
-def estimate_left(durations: Sequence[float], running: Sequence[tuple[float, dict | None]],
+def estimate_left(durations: Sequence[float],
+                  running: Sequence[tuple[float, ProgressInfo | None]],
                   pending: int, slots: int) -> float | None:
     """Seconds until a batch ends.
 
@@ -97,15 +101,15 @@ def estimate_left(durations: Sequence[float], running: Sequence[tuple[float, dic
     if durations:
         per_image = sum(durations) / len(durations)
     else:
-        projections = [t / (p["percent"] / 100) for t, p in running
-                       if p and isinstance(p.get("percent"), (int, float)) and p["percent"] >= 5]
+        projections = [t / (p.percent / 100) for t, p in running
+                       if p is not None and p.percent is not None and p.percent >= 5]
         if projections:
             per_image = sum(projections) / len(projections)
     remaining = []
     for elapsed, info in running:
-        eta = info.get("eta") if info else None
-        if isinstance(eta, (int, float)):
-            remaining.append(float(eta))
+        eta = info.eta if info is not None else None
+        if eta is not None:
+            remaining.append(eta)
         elif per_image is not None:
             remaining.append(max(0.0, per_image - elapsed))
         else:

@@ -11,9 +11,8 @@ import warnings
 
 import torch
 
-from .. import __version__
-from ..errors import SinGANError
-from ..validate import InputNotice
+from .._version import __version__
+from ..errors import InputNotice, SinGANError
 from . import apps as apps_cmd
 from . import eval as eval_cmd
 from . import many as many_cmd
@@ -21,7 +20,7 @@ from . import sample as sample_cmd
 from . import sr as sr_cmd
 from . import train as train_cmd
 from . import ui as ui_cmd
-from .common import CommandError, HelpFormatter
+from .common import HelpFormatter
 
 COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd, ui_cmd]  # apps: paint, edit, harmonize, animate
 
@@ -60,7 +59,7 @@ def _run_command(args: argparse.Namespace) -> int:
     name = args.command
     try:
         return int(args.func(args) or 0)
-    except (SinGANError, CommandError) as e:
+    except SinGANError as e:
         print(f"singan {name}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

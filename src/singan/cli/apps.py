@@ -8,17 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from .. import io
+from .. import images
 from ..apps import animate, edit, harmonize, paint_to_image, write_animation
 from ..apps.animate import check_format
 from ..apps.common import as_image, check_ready, injection_scales
 from ..apps.masks import prepare_mask
-from ..errors import RunError
+from ..errors import CommandError, RunError
 from ..models import SinGAN
-from .common import (CommandError, HelpFormatter, add_device_args, add_limit_args,
-                     resolve_device, say)
+from ..run import load, load_train_state
+from .common import (HelpFormatter, add_device_args, add_limit_args, check_free,
+                     check_image_path, resolve_device, say)
 
 # Default injection scales, counted from the coarsest (paint) or the finest (edit, harmonize).
 DEFAULT_SCALE_HELP = {
@@ -67,35 +67,20 @@ def output_path(out: Path, scale: int | None = None, tag: str = "") -> Path:
     return out.with_name(stem + out.suffix)
 
 
-def check_image_path(out: Path) -> None:
-    if out.suffix.lower() not in Image.registered_extensions():
-        raise CommandError(f"{out}: unknown image type {out.suffix or '(no suffix)'}; use .png "
-                           f"or .jpg")
-
-
-def check_free(paths: list[Path], force: bool) -> None:
-    """Refuse to overwrite existing files unless --force."""
-    for p in paths:
-        if p.is_dir():
-            raise CommandError(f"{p} is a folder; --out names a file")
-        if p.exists() and not force:
-            raise CommandError(f"{p} exists; use --force to overwrite it or choose another --out")
-
-
 def load_model(args: argparse.Namespace) -> SinGAN:
     device = resolve_device(args.device, args.threads)
-    return io.load(args.run, device=device)
+    return load(args.run, device=device)
 
 
 def finest_critic(run: str | Path, model: SinGAN) -> torch.nn.Module | None:
     """The critic of the run's finest scale (train_state.safetensors), if it is there."""
     try:
-        state = io.load_train_state(run, model)
+        state = load_train_state(run, model)
     except RunError:
         return None
     if state.scale != model.num_scales - 1:
         return None
-    critic = model.new_discriminator(state.scale).to(model.z_rec.device)
+    critic = model.new_discriminator(state.scale).to(model.device)
     critic.load_state_dict(state.discriminator)
     return critic.eval()
 
@@ -230,11 +215,11 @@ def run_paint(args: argparse.Namespace) -> int:
     if args.fine_tune is not None and not args.quantize:
         raise CommandError("--fine-tune applies only with --quantize")
     model, scales, paths = _prepare(args, ("",))
-    paint = as_image(io.read_image(args.paint, max_pixels=args.max_pixels), model, args.paint)
+    paint = as_image(images.read_image(args.paint, max_pixels=args.max_pixels), model, args.paint)
     for k, path in zip(scales, paths):
         x = paint_to_image(model, paint, start_scale=k, quantize=args.quantize,
                            fine_tune_iters=args.fine_tune, seed=args.seed)
-        io.save_image(x, path)
+        images.save_image(x, path)
         say(f"wrote {path} (start scale {k})", args.quiet)
     return 0
 
@@ -244,14 +229,14 @@ def _run_blend(args: argparse.Namespace, fn) -> int:
     if args.fine_tune < 0:
         raise CommandError("--fine-tune must be >= 0")
     model, scales, paths = _prepare(args, tags)
-    image = as_image(io.read_image(args.image, max_pixels=args.max_pixels), model, args.image)
-    mask = prepare_mask(io.open_image(args.mask, max_pixels=args.max_pixels), model, args.mask)
+    image = as_image(images.read_image(args.image, max_pixels=args.max_pixels), model, args.image)
+    mask = prepare_mask(images.open_image(args.mask, max_pixels=args.max_pixels), model, args.mask)
     critic = finest_critic(args.run, model) if args.fine_tune else None
     for i, k in enumerate(scales):
         result = fn(model, image, mask, start_scale=k, fine_tune=args.fine_tune, seed=args.seed,
                     critic=critic, callback=progress_bar(args.quiet, f"fine-tuning (scale {k})"))
         for path, x in zip(paths[i * len(tags):(i + 1) * len(tags)], (result.blended, result.raw)):
-            io.save_image(x, path)
+            images.save_image(x, path)
             say(f"wrote {path} (start scale {k})", args.quiet)
     return 0
 

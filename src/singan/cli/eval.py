@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from .. import io
-from ..errors import InputError
+from .. import images
+from ..errors import CommandError, InputError
 from ..metrics import METRICS, MetricsUnavailable, evaluate, load_inception, summarize
 from ..resize import resize
-from .common import CommandError, HelpFormatter, add_device_args, resolve_device, say
+from .common import HelpFormatter, add_device_args, resolve_device, say
 
 EXAMPLES = """\
 examples:
@@ -156,7 +156,7 @@ def _load_fakes(group: Group, real: torch.Tensor, keep_size: bool,
     size = tuple(real.shape[-2:])
     out = []
     for f in group.fakes:
-        x = io.load_image(f)
+        x = images.load_image(f)
         if not keep_size and tuple(x.shape[-2:]) != size:
             resized.append(f"{f} {x.shape[-1]}x{x.shape[-2]} -> {size[1]}x{size[0]}")
             x = resize(x, size=size)
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     files: dict[str, list[str]] = {m: [] for m in metrics}
     resized: list[str] = []
     for g in groups:
-        real = io.load_image(g.real).to(device)
+        real = images.load_image(g.real).to(device)
         fakes = [x.to(device) for x in _load_fakes(g, real, args.no_resize, resized)]
         chosen = [m for m in metrics if m != "diversity" or len(fakes) >= 2]
         if "diversity" in chosen and len({tuple(x.shape) for x in fakes}) > 1:

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import torch
 
-from .. import io
 from ..batch import (TrainOptions, find_images, plan_jobs, plan_slots, run_status, train_local,
                      write_summary)
 from ..batch.jobs import ACTIONS, FINISHED, FOREIGN, NEW, child_argv
 from ..batch.report import BatchResult, Snapshot
 from ..config import DEFAULT_PRESET, MODES, make_config
-from ..errors import RunError
-from .common import (CommandError, HelpFormatter, add_config_args, config_argv, config_overrides,
+from ..errors import CommandError, RunError
+from ..run import load
+from ..run.layout import CONFIG_NAME
+from .common import (HelpFormatter, add_config_args, config_argv, config_overrides,
                      resolve_device, say)
-from .sample import add_sample_args, check_sample_args, write_samples
+from .sampling import add_sample_args, check_sample_args, write_samples
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -251,15 +252,15 @@ def run_sample_many(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     if not runs.is_dir():
         raise CommandError(f"{runs}: no such folder")
-    folders = sorted(p for p in runs.iterdir() if (p / io.CONFIG_NAME).is_file())
+    folders = sorted(p for p in runs.iterdir() if (p / CONFIG_NAME).is_file())
     if not folders:
-        raise CommandError(f"{runs}: holds no run folders (folders with {io.CONFIG_NAME})")
+        raise CommandError(f"{runs}: holds no run folders (folders with {CONFIG_NAME})")
     device = resolve_device(args.device, args.threads)
     out = Path(args.out)
     sampled, failed = 0, 0
     for run in folders:
         try:
-            model = io.load(run, device=device)
+            model = load(run, device=device)
         except RunError as e:
             say(f"skipped {run.name}: {e}", args.quiet)
             continue

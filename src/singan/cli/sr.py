@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import io, validate
 from ..apps import super_resolve
-from ..apps.sr import sr_steps
+from ..apps.sr import sr_config, sr_steps
+from .. import budget
+from ..config import DEFAULT_PRESET
+from ..errors import CommandError
+from ..images import load_image, save_image
+from ..pyramid import geometry_for
 from ..resize import resize
-from . import train as train_cmd
-from .apps import check_free, check_image_path
-from .common import (CommandError, HelpFormatter, add_config_args, add_device_args,
-                     add_limit_args, config_overrides, resolve_device, say)
+from ..run import load, read_run_info, train_run
+from ..run.layout import has_config
+from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
+                     add_limit_args, check_free, check_image_path, config_overrides,
+                     resolve_device, say, use_cudnn_benchmark)
+from .progress import cpu_hint, run_training, train_message
 
 EXAMPLES = """\
 examples:
@@ -42,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: FILE_run next to --out)")
     add_config_args(p)
     add_device_args(p)
-    train_cmd.add_cuda_graphs_arg(p)
+    add_cuda_graphs_arg(p)
     add_limit_args(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (training and noise)")
     p.add_argument("--force", action="store_true", help="overwrite the output file")
@@ -54,18 +60,21 @@ def default_run_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_run")
 
 
-def _train(args: argparse.Namespace, run_dir: Path, step: float, long_side: int) -> None:
-    """Train into run_dir through `singan train`'s code path, in sr mode."""
-    ns = argparse.Namespace(**vars(args))
-    ns.out, ns.mode, ns.resume, ns.force, ns.dry_run, ns.log_every = \
-        str(run_dir), "sr", False, False, False, 25
-    if ns.scale_factor_init is None:
-        ns.scale_factor_init = 1.0 / step
-    if ns.max_size is None:  # super-resolution learns from the image at full size
-        ns.max_size = long_side
+def _train(args: argparse.Namespace, run_dir: Path, image, device):
+    """Train a super-resolution model on `image` into run_dir, as `singan train` would."""
+    overrides = config_overrides(args)
+    preset = args.preset or DEFAULT_PRESET
+    if "max_size" not in overrides:  # super-resolution learns from the image at full size
+        overrides["max_size"] = max(image.shape[-2:])
+    config = sr_config(args.factor, preset, **overrides)
     say(f"training a super-resolution model on {args.image} into {run_dir} (reuse it with "
         f"--run {run_dir})", args.quiet)
-    train_cmd.run(ns)
+    geo = geometry_for(config, *image.shape[-2:])
+    cpu_hint(args, preset, device, geo)
+    return run_training(lambda callback, on_start: train_run(
+        run_dir, image, config, source=args.image, preset=preset, seed=args.seed, device=device,
+        geometry=geo, cuda_graphs=args.cuda_graphs, callback=callback, on_start=on_start),
+        args, run_dir, train_message(args.image, image, device, preset, run_dir))
 
 
 def _check_same_image(model, image, run_dir: Path) -> None:
@@ -74,7 +83,7 @@ def _check_same_image(model, image, run_dir: Path) -> None:
     if abs(image.shape[-1] / image.shape[-2] - real.shape[-1] / real.shape[-2]) > 0.01 or \
             (resize(image.to(real.device), size=real.shape[-2:]) - real).abs().mean() > \
             SAME_IMAGE_TOLERANCE:
-        source = io.read_run_info(run_dir).get("image", {}).get("source", "another image")
+        source = read_run_info(run_dir).get("image", {}).get("source", "another image")
         raise CommandError(f"{run_dir} holds a model trained on another image ({source}); "
                            f"choose another --run, or delete that folder to retrain")
 
@@ -84,22 +93,26 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_image_path(out)
     check_free([out], args.force)
-    image = io.load_image(args.image, max_pixels=args.max_pixels)
+    image = load_image(args.image, max_pixels=args.max_pixels)
     run_dir = Path(args.run) if args.run else default_run_dir(out)
-    if not (run_dir / io.CONFIG_NAME).exists():
-        _train(args, run_dir, step, max(image.shape[-2:]))
-    elif config_overrides(args) or args.preset:
-        say(f"note: reusing the run in {run_dir}; training settings are ignored", args.quiet)
-    model = io.load(run_dir, device=resolve_device(args.device, args.threads))
-    _check_same_image(model, image, run_dir)
+    device = resolve_device(args.device, args.threads)
+    use_cudnn_benchmark(device, args.cudnn_benchmark)
+    if not has_config(run_dir):
+        model = _train(args, run_dir, image, device)
+    else:
+        if config_overrides(args) or args.preset:
+            say(f"note: reusing the run in {run_dir}; training settings are ignored", args.quiet)
+        model = load(run_dir, device=device)
+        _check_same_image(model, image, run_dir)
     if abs(model.scale_factor * step - 1) > 1e-6:
         say(f"note: {run_dir} was trained for steps of x{1 / model.scale_factor:.4f}; "
             f"x{args.factor:g} takes {steps} steps of x{step:.4f}", args.quiet)
     h, w = (round(args.factor * n) for n in image.shape[-2:])
-    validate.check_output_size(h, w, model.config, available=validate.available_memory(
-        model.z_rec.device), max_pixels=args.max_pixels)
+    budget.check_output_size(h, w, model.config,
+                             available=budget.available_memory(model.device),
+                             max_pixels=args.max_pixels)
     x = super_resolve(model, args.factor, image=image, seed=args.seed)
-    io.save_image(x, out)
+    save_image(x, out)
     say(f"wrote {out} ({x.shape[-1]}x{x.shape[-2]}, x{args.factor:g} in {steps} steps)",
         args.quiet)
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import CommandError, HelpFormatter, add_device_args, resolve_device, say
+from ..errors import CommandError
+from .common import HelpFormatter, add_device_args, resolve_device, say
 
 EXAMPLES = """\
 examples:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..errors import ConfigError
 from .diversity import diversity
 from .inception import InceptionStem, MetricsUnavailable, load_inception
 from .sifid import frechet_distance, sifid
@@ -34,7 +35,7 @@ def evaluate(real: torch.Tensor, fakes: torch.Tensor | Sequence[torch.Tensor],
     for name in metrics:
         if name == "sifid":
             if extractor is None:
-                raise ValueError("SIFID needs an extractor from load_inception()")
+                raise ConfigError("SIFID needs an extractor from load_inception()")
             out[name] = sifid(real, fakes, extractor, layer)
         elif name == "swd":
             out[name] = swd(real, fakes)
@@ -42,7 +43,7 @@ def evaluate(real: torch.Tensor, fakes: torch.Tensor | Sequence[torch.Tensor],
             batch = fakes if isinstance(fakes, torch.Tensor) else torch.stack(list(fakes))
             out[name] = [diversity(real, batch)]
         else:
-            raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+            raise ConfigError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
     return out
 
 

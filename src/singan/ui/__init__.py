@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import os
 
-from ..errors import SinGANError
+from ..errors import MissingExtra
 
 INSTALL_HINT = "pip install 'singan[ui]'"
 # Before gradio is first imported (by any module of this package): no usage reports.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-
-
-class MissingExtra(SinGANError):
-    """The optional `ui` extra (Gradio) is not installed."""
 
 
 def require_gradio():

@@ -2,7 +2,7 @@
 
 Every event has a fixed `api_name`, so the app can be driven with `gradio_client` too. Handlers
 raise `gr.Error` with the library's message for anything a user can fix. Nothing a user uploads
-is trusted: images go through `io.read_image`, model zips through `Workers.import_model`.
+is trusted: images go through `images.read_image`, model zips through `Workers.import_model`.
 The page never trains itself: a worker subprocess does (see `runs.Workers`), and a timer reads
 its run folder, so closing or reloading the page loses nothing.
 """
@@ -15,12 +15,15 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from .. import io
+from .. import images
 from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
 from ..data import default_image
 from . import tabs
 from .common import Context, Models, guard, model_summary
-from .runs import UIError, Workers, latest_preview, progress_text, safe_name
+from ..errors import UIError
+from ..run import read_run_info
+from ..run.layout import latest_preview
+from .runs import Workers, progress_text, safe_name
 
 # Settings of the Train tab: config fields with a box of their own (others keep the preset's).
 TRAIN_FIELDS = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
@@ -41,7 +44,7 @@ def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
         """Validate an uploaded training image; show it and suggest a run name."""
         if path is None:
             return default_image(), ""
-        return io.read_image(path), safe_name(Path(path).stem)
+        return images.read_image(path), safe_name(Path(path).stem)
 
     def preset_settings(preset, mode):
         config = make_config(preset, mode)
@@ -134,7 +137,7 @@ def _model_tab(ctx: Context) -> None:
     def refresh(name, model):
         if model is None:
             return ("The selected run has no finished model yet.",)
-        return (model_summary(model, io.read_run_info(workers.path(name))),)
+        return (model_summary(model, read_run_info(workers.path(name))),)
     ctx.on_model([summary], refresh)
 
 

@@ -16,14 +16,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import io
-from ..errors import SinGANError
+from ..errors import SinGANError, UIError
+from ..files import atomic_write
+from ..images import tensor_to_image
 from ..models import SinGAN
-from .runs import RunStatus, UIError, Workers, progress_text
+from ..run import load
+from ..run.layout import MODEL_NAME
+from .runs import RunStatus, Workers, progress_text
 
 log = logging.getLogger(__name__)
 
-MAX_SCALES = 64  # the most scales a run folder may have (io.check_run_info)
+MAX_SCALES = 64  # the most scales a run folder may have (run.check_run_info)
 
 
 def guard(fn):
@@ -59,7 +62,7 @@ class Models:
         st = status or self.workers.status(name)
         if not st.has_model:
             return None
-        f = (self.workers.path(name) / io.MODEL_NAME).stat()
+        f = (self.workers.path(name) / MODEL_NAME).stat()
         return name, f.st_mtime_ns, f.st_size
 
     def get(self, name: str | None) -> SinGAN:
@@ -69,7 +72,7 @@ class Models:
                           f"{progress_text(self.workers.status(name)).replace('**', '')}")
         with self._lock:
             if key not in self._cache:
-                model = io.load(self.workers.path(name), device=self.device)
+                model = load(self.workers.path(name), device=self.device)
                 self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
                 while len(self._cache) >= self.keep:
                     self._cache.pop(next(iter(self._cache)))
@@ -109,7 +112,7 @@ def scale_slider(label: str, model: SinGAN | None, *, value: int | None = None,
 
 def to_image(x: torch.Tensor) -> Image.Image:
     """(1, 3, H, W) or (3, H, W) in [-1, 1] -> RGB PIL image."""
-    return io.tensor_to_image(x)
+    return tensor_to_image(x)
 
 
 def mask_image(m: torch.Tensor) -> Image.Image:
@@ -126,7 +129,7 @@ def zip_pngs(images: dict[str, Image.Image], target: Path) -> Path:
                 buf = pyio.BytesIO()
                 im.save(buf, format="PNG")
                 z.writestr(member, buf.getvalue())
-    return io.atomic_write(target, write)
+    return atomic_write(target, write)
 
 
 def model_summary(model: SinGAN, info: dict) -> str:

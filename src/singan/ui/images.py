@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .. import io
-from .runs import UIError
+from ..errors import UIError
+from ..images import mask_array, open_image
 
 
 def _rgb(a: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ def upload_mask(path: str | None, size: tuple[int, int]) -> Image.Image | None:
     image of `size`, nearest-neighbour."""
     if path is None:
         return None
-    gray = io.mask_array(io.open_image(path))
+    gray = mask_array(open_image(path))
     mask = Image.fromarray(((gray > 0.5) * 255).astype(np.uint8), mode="L")
     if not np.asarray(mask).any():
         raise UIError(f"{path}: the mask is empty (no white or opaque pixels)")

@@ -11,15 +11,15 @@ import importlib.util
 import gradio as gr
 from PIL import Image
 
-from .. import apps, io
+from .. import apps, images
 from ..apps.common import injection_scales
 from ..apps.palette import kmeans, quantize
+from ..errors import UIError
 from ..models import SinGAN
 from ..resize import resize
 from ..sample import generate
 from .common import Context, guard, mask_image, scale_slider, to_image, zip_pngs
 from .images import editor_image, editor_mask, hex_colour, upload_mask
-from .runs import UIError
 
 HAS_MP4 = importlib.util.find_spec("imageio_ffmpeg") is not None
 
@@ -75,7 +75,7 @@ def _brush(model: SinGAN, colours: list[str] | None = None) -> gr.Brush:
 
 def _uploaded(path: str, size: tuple[int, int], what: str) -> Image.Image:
     """Read an uploaded picture, telling the user when it will be resized."""
-    image = io.read_image(path)
+    image = images.read_image(path)
     if image.size != (size[1], size[0]):
         gr.Info(f"{what} is {image.width}x{image.height}; it is resized to the training "
                 f"image's {size[1]}x{size[0]}")

@@ -19,10 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import RunError
-from .validate import notice
-
-LOCK_NAME = ".lock"
+from ..errors import RunError, notice
+from .layout import LOCK_NAME
 
 
 def read_lock(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -98,7 +96,7 @@ class RunLock:
 
     def _create(self, text: str) -> bool:
         """Create the lock file with `text` atomically; False if it exists."""
-        tmp = self.run_dir / f".lock.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = self.run_dir / f"{LOCK_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         tmp.write_text(text, encoding="utf-8")
         try:
             os.link(tmp, self.path)
@@ -135,7 +133,7 @@ class RunLock:
 
     def _take_over(self, owner: dict[str, Any]) -> None:
         """Move a stale lock aside (only if it is still the one that was judged stale)."""
-        aside = self.run_dir / f".lock.stale.{os.getpid()}"
+        aside = self.run_dir / f"{LOCK_NAME}.stale.{os.getpid()}"
         try:
             os.replace(self.path, aside)
         except FileNotFoundError:

@@ -1,0 +1,134 @@
+"""The CLI's side of a training: its messages, the progress bar, Ctrl-C (shared by `singan train`
+and `singan sr`). The training itself is `singan.run.train_run` / `resume_run`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..models import SinGAN
+from ..pyramid import PyramidGeometry
+from ..run import RunStart
+from ..run.records import percent_done
+from ..training import Progress, expected_work
+from .common import GracefulStop, say
+
+# train(callback, on_start) -> the trained model: a call of train_run or resume_run.
+Train = Callable[[Callable[[Progress], None], Callable[[RunStart], None]], SinGAN]
+
+
+class TrainingBar:
+    """A tqdm bar of the share of the whole training done, with the scale, the iteration and
+    the latest losses; notes (a restarted scale) are written above it."""
+
+    def __init__(self, start: RunStart, quiet: bool):
+        self.model, self.bar, self.shown = start.model, None, 0.0
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        work = expected_work(self.model)
+        self.shown = sum(work[:start.first_scale]) / sum(work) * 100
+        self.bar = tqdm(total=100.0, initial=self.shown, unit="%", dynamic_ncols=True,
+                        bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+    def update(self, p: Progress) -> None:
+        if self.bar is None:
+            return
+        if p.event is not None:
+            self.bar.write(f"note: {p.event}")
+            return
+        percent = percent_done(self.model, p)
+        self.bar.update(percent - self.shown)
+        self.shown = percent
+        if p.losses is not None or p.iteration == 1:
+            desc = f"scale {p.scale + 1}/{p.num_scales} it {p.iteration}/{p.iters}"
+            if p.losses is not None:
+                desc += (f" d {p.losses['d_loss']:.3f} g {p.losses['g_loss']:.3f}"
+                         f" rec {p.losses['rec_loss']:.4f}")
+            self.bar.set_description_str(desc, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# Training at this size or larger with the implicit `paper` preset on a CPU prints a hint about
+# the time it takes and the `fast` preset (figures: docs/benchmarks.md, CPU section).
+CPU_HINT_SIZE = 128
+
+
+def cpu_hint(args: argparse.Namespace, preset: str, device: torch.device,
+             geo: PyramidGeometry) -> None:
+    """Say how long the implicit `paper` preset takes on a CPU, for images worth saying it."""
+    if args.preset is None and preset == "paper" and device.type == "cpu" and \
+            max(geo.sizes[-1]) >= CPU_HINT_SIZE:
+        h, w = geo.sizes[-1]
+        say(f"note: the default preset `paper` (the paper's settings) takes many hours on a CPU "
+            f"at {w}x{h} (more than a day for 250 px on 2 cores); `--preset fast` takes about "
+            f"17 minutes there, at lower quality (README, \"Presets\"); --preset paper hides "
+            f"this note", args.quiet)
+
+
+def train_message(source: str, image: torch.Tensor, device: torch.device, preset: str,
+                  out: Path) -> Callable[[RunStart], str]:
+    """The line `singan train` prints when a new training starts."""
+    return lambda start: (f"training {source} ({image.shape[-1]}x{image.shape[-2]}) on "
+                          f"{device}: {start.model.num_scales} scales, preset {preset}, run "
+                          f"folder {out}")
+
+
+def resume_message(device: torch.device) -> Callable[[RunStart], str]:
+    """The line `singan train --resume` prints when it continues a run."""
+    return lambda start: (f"resuming {start.run_dir} at scale {start.first_scale} of "
+                          f"{start.model.num_scales} on {device}")
+
+
+def run_training(train: Train, args: argparse.Namespace, out: Path,
+                 message: Callable[[RunStart], str]) -> SinGAN:
+    """Run `train` with the bar and the messages; the first Ctrl-C (or SIGTERM) stops after the
+    current iteration with the finished scales saved, and is raised on as KeyboardInterrupt."""
+    state: dict = {}
+
+    def on_start(start: RunStart) -> None:
+        state["start"] = start
+        if start.first_scale >= start.model.num_scales:
+            say(f"{out}: training is already complete ({start.model.num_scales} scales)",
+                args.quiet)
+            return
+        say(message(start), args.quiet)
+        state["bar"] = TrainingBar(start, args.quiet)
+        state["t0"] = time.perf_counter()
+
+    def callback(p: Progress) -> None:
+        stop.check()
+        state["bar"].update(p)
+
+    try:
+        with GracefulStop(args.quiet) as stop:
+            model = train(callback, on_start)
+    except KeyboardInterrupt:
+        _close(state)
+        if "start" in state:
+            start = state["start"]
+            say(f"\ninterrupted: {start.model.num_trained} of {start.model.num_scales} scales "
+                f"are saved in {out}; continue with `singan train --resume --out {out}`")
+        raise
+    except BaseException:
+        _close(state)
+        raise
+    _close(state)
+    if "t0" in state:
+        say(f"done in {time.perf_counter() - state['t0']:.0f} s; sample with `singan sample "
+            f"{out} --num 8 --out {out}/samples`", args.quiet)
+    return model
+
+
+def _close(state: dict) -> None:
+    if "bar" in state:
+        state["bar"].close()
