@@ -130,7 +130,7 @@ class SinGANConfig:
         need(0 < self.lr_gamma <= 1, "lr_gamma must be in (0, 1]")
         need(self.gp_weight >= 0 and self.rec_weight >= 0, "gp_weight and rec_weight must be >= 0")
         need(self.train_depth >= 1, "train_depth must be >= 1")
-        # Upper bounds: a config.json from elsewhere must not ask for absurd allocations.
+        # Upper bounds: a run folder from elsewhere must not ask for absurd allocations.
         need(self.max_size <= MAX_SIDE, f"max_size must be at most {MAX_SIDE}, got {self.max_size}")
         need(self.max_channels <= 1024, "max_channels must be at most 1024")
         need(self.num_layers <= 32, "num_layers must be at most 32")

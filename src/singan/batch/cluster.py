@@ -166,7 +166,7 @@ def _collect(fut, job: Job, return_zip: bool) -> tuple[Outcome, str]:
 
 
 def _snapshot(batch: Batch, client, owner: dict, gpu: bool):
-    """Running = tasks the scheduler has on a worker; their progress.json is read when the
+    """Running = tasks the scheduler has on a worker; their progress record is read when the
     client sees the run folder."""
     keys = {k for ks in client.processing().values() for k in ks}
     now = time.monotonic()

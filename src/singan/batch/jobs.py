@@ -4,7 +4,8 @@ and the command line of the child that trains it.
 Conventions: every path a job carries is absolute, so a child or a Dask worker started in another
 folder finds it. An image's run folder is RUNS/<name>, <name> being the image's file stem, made
 unique when two images share a stem. A run folder that train-many has worked on holds
-`train-many.log` (each attempt's command, output and exit status): that file marks it as ours.
+a train-many log (`layout.TRAIN_MANY_LOG_NAME`: each attempt's command, output and exit
+status): that file marks it as ours.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One attempt at one image: `singan train` in a worker process (`singan.run.launch`) whose output
-is appended to the run folder's train-many.log, and whose progress is read from the progress.json
-it writes.
+is appended to the run folder's train-many log, and whose progress is read from the progress
+record it writes.
 
 Exit statuses of the child: 0 done, 2 a problem with the input the user must fix (bad image, bad
 settings, unusable run; another attempt would fail the same way), 130 interrupted, anything else
@@ -67,7 +67,7 @@ class ChildRun:
         return self.worker.stopping_since
 
     def progress(self) -> ProgressInfo | None:
-        """The child's progress.json (percent, eta, scale, ...), or None before it writes one."""
+        """The child's progress record (percent, eta, scale, ...), or None before it writes one."""
         info = read_progress(self.job.run_dir)
         return info if info is not None and info.pid == self.worker.pid else None
 

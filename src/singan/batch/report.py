@@ -74,7 +74,7 @@ class Batch:
 
     def snapshot(self, running: Sequence[tuple[float, ProgressInfo | None]],
                  slots: int) -> Snapshot:
-        """`running`: (seconds since start, its progress.json or None) of each running child."""
+        """`running`: (seconds since start, its progress record or None) of each running child."""
         count = {s: sum(r.status == s for r in self.records) for s in FINAL}
         pending = len(self.records) - sum(count.values()) - len(running)
         durations = [r.seconds for r in self.records if r.status == "done"]
@@ -94,7 +94,7 @@ def estimate_left(durations: Sequence[float],
 
     An image's training time is the mean of those done so far or, before any is done, the
     projection of the running children (elapsed / fraction done). Running children have their own
-    estimate (progress.json's eta) or that mean minus their elapsed time left; the pending images
+    estimate (the eta of its progress record) or that mean minus their elapsed time left; the pending images
     and the running work are spread over the slots.
     """
     per_image = None

@@ -73,7 +73,7 @@ def load_model(args: argparse.Namespace) -> SinGAN:
 
 
 def finest_critic(run: str | Path, model: SinGAN) -> torch.nn.Module | None:
-    """The critic of the run's finest scale (train_state.safetensors), if it is there."""
+    """The critic of the run's finest scale (from its training state), if it is there."""
     try:
         state = load_train_state(run, model)
     except RunError:

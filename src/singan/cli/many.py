@@ -19,12 +19,12 @@ from ..batch.report import BatchResult, Snapshot
 from ..config import DEFAULT_PRESET, MODES, make_config
 from ..errors import CommandError, RunError
 from ..run import load
-from ..run.layout import CONFIG_NAME
+from ..run.layout import CONFIG_NAME, TRAIN_MANY_LOG_NAME
 from .common import (HelpFormatter, add_config_args, config_argv, config_overrides,
                      resolve_device, say)
 from .sampling import add_sample_args, check_sample_args, write_samples
 
-TRAIN_EXAMPLES = """\
+TRAIN_EXAMPLES = f"""\
 examples:
   singan train-many photos/ --out runs/ --preset tiny          # runs/<stem>/ for each image
   singan train-many photos/ --out runs/ --jobs 2               # two at a time, cores shared
@@ -35,7 +35,8 @@ examples:
 
 Run it again with the same arguments to finish a batch: finished runs are skipped, interrupted
 ones resumed, failed ones tried again. RUNS/summary.json and summary.csv list every image's
-status, attempts, training time and error; RUNS/<stem>/train-many.log holds each attempt's output.
+status, attempts, training time and error; RUNS/<stem>/{TRAIN_MANY_LOG_NAME} holds each attempt's
+output.
 """
 
 SAMPLE_EXAMPLES = """\

@@ -13,6 +13,7 @@ from ..data import default_image
 from ..errors import CommandError
 from ..pyramid import geometry_for
 from ..run import resume_run, train_run
+from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
                      add_limit_args, config_overrides, resolve_device, use_cudnn_benchmark)
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     p.add_argument("--log-every", type=int, default=25, metavar="N",
-                   help="write losses to stats.jsonl every N iterations")
+                   help=f"write losses to {STATS_NAME} every N iterations")
     p.add_argument("-n", "--dry-run", action="store_true",
                    help="print the resolved configuration and scale sizes, then exit")
     p.set_defaults(func=run)

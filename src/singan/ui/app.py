@@ -22,7 +22,7 @@ from . import tabs
 from .common import Context, Models, guard, model_summary
 from ..errors import UIError
 from ..run import read_run_info
-from ..run.layout import latest_preview
+from ..run.layout import MODEL_FILES, latest_preview
 from .runs import Workers, progress_text, safe_name
 
 # Settings of the Train tab: config fields with a box of their own (others keep the preset's).
@@ -123,7 +123,7 @@ def _model_tab(ctx: Context) -> None:
         with gr.Row():
             with gr.Column():
                 button = gr.Button("Download the model (zip)", elem_id="download-button")
-                zipped = gr.File(label="Model zip (config.json + model.safetensors)",
+                zipped = gr.File(label=f"Model zip ({' + '.join(MODEL_FILES)})",
                                  interactive=False)
             with gr.Column():
                 uploaded = gr.File(label="Upload a model zip", file_types=[".zip"],

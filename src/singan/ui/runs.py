@@ -2,8 +2,8 @@
 
 Nothing here imports gradio. A training worker is `singan train` in a subprocess
 (`singan.run.launch.Worker`) writing into a run folder; the app only reads what the worker writes
-there (progress.json, previews/, log.txt), so a page that is closed or reloaded finds the run
-again.
+there (its progress record, previews and log), so a page that is closed or reloaded finds
+the run again.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ class Workers:
         return out
 
     def export_model(self, name: str) -> Path:
-        """Zip config.json and model.safetensors of a finished run; returns the zip's path."""
+        """Zip the model files of a finished run (`layout.MODEL_FILES`); returns the zip's path."""
         run_dir = self.path(name)
         load(run_dir)  # refuse to package an incomplete or corrupt run
         return pack_run(run_dir, MODEL_FILES, folder=name,
@@ -253,7 +253,7 @@ class Workers:
     def import_model(self, zip_path: str | os.PathLike, name: str | None = None) -> str:
         """Unpack an uploaded model zip into a new run folder, checked like the CLI's `load`.
 
-        The zip must hold config.json and model.safetensors (at its top level or in one folder);
+        The zip must hold the model files (at its top level or in one folder);
         other members are ignored and nothing is ever extracted by its stored path
         (`run.unpack_run`). Returns the new run's name.
         """
