@@ -61,7 +61,7 @@ def super_resolve(model: SinGAN, factor: float, *, image: ImageLike | None = Non
     steps, step = sr_steps(factor)
     gen = random_generator(model, seed, generator)
     x = model.reals[-1] if image is None else \
-        to_tensor(image, "image").to(device=model.z_rec.device, dtype=model.z_rec.dtype)
+        to_tensor(image, "image").to(device=model.device, dtype=model.z_rec.dtype)
     h, w = x.shape[-2:]
     finest = model.num_scales - 1
     for i in range(1, steps + 1):
