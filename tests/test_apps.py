@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import singan
-from singan import io
+from singan import images
 from singan.apps.common import blurred_injection
 from singan.apps.masks import dilate, mask_to_tensor, soft_mask
 from singan.apps.palette import kmeans, quantize
@@ -28,7 +28,7 @@ TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-chan
 def anim_run(tmp_path_factory, tiny_image):
     path = tmp_path_factory.mktemp("anim") / "run"
     img = path.parent / "img.png"
-    io.save_image(tiny_image[0], img)
+    images.save_image(tiny_image[0], img)
     assert main(["train", str(img), "--mode", "animation", "--out", str(path)] + TINY) == 0
     return path
 
@@ -38,7 +38,7 @@ def sr_run(tmp_path_factory, tiny_image):
     """`singan sr` without --run: trains into OUT_run, then enlarges."""
     folder = tmp_path_factory.mktemp("sr")
     img = folder / "small.png"
-    io.save_image(tiny_image[0], img)
+    images.save_image(tiny_image[0], img)
     assert main(["sr", str(img), "--factor", "2", "--out", str(folder / "big.png")] + TINY) == 0
     return folder
 
@@ -46,7 +46,7 @@ def sr_run(tmp_path_factory, tiny_image):
 @pytest.fixture(scope="session")
 def wide_model(device):
     """A 48 x 96 model (two iterations per scale): room for pixels far from a mask."""
-    image = io.image_to_tensor(singan.default_image(96, 192).resize((96, 48)))
+    image = images.image_to_tensor(singan.default_image(96, 192).resize((96, 48)))
     config = singan.make_config("tiny", max_size=96, min_size=16, base_channels=8,
                                 max_channels=8, iters=2)
     return singan.train(image, config, device=device, seed=0)
@@ -79,7 +79,7 @@ def test_mask_formats_agree(tmp_path):
     ref = torch.from_numpy(a / 255.0).float()
     for im in ims:
         im.save(tmp_path / "m.png")
-        m = mask_to_tensor(io.open_image(tmp_path / "m.png"))
+        m = mask_to_tensor(images.open_image(tmp_path / "m.png"))
         assert m.shape == (1, 1, 20, 30)
         assert torch.equal((m[0, 0] > 0.5), ref > 0.5), im.mode
     assert torch.equal(mask_to_tensor(ref), ref[None, None])
@@ -186,7 +186,7 @@ def test_sr_steps_follow_the_paper():
 
 
 def test_super_resolve_sizes(sr_run):
-    model = io.load(sr_run / "big_run")
+    model = singan.load(sr_run / "big_run")
     assert model.config.mode == "sr" and model.config.rec_weight == 100
     assert model.scale_factor == pytest.approx(2 ** (-1 / 3))  # tied to the x2 step
     h, w = model.sizes[-1]
@@ -205,7 +205,7 @@ def test_modes_are_checked(tiny_model):
 
 
 def test_animation_is_a_random_walk(anim_run):
-    model = io.load(anim_run)
+    model = singan.load(anim_run)
     frames = singan.animate(model, frames=12, seed=0, batch=5)
     assert frames.shape == (12, 3, *model.sizes[-1]) and torch.isfinite(frames).all()
     step = (frames[1:] - frames[:-1]).abs().mean(dim=(1, 2, 3))
@@ -243,9 +243,9 @@ def test_write_animation(tmp_path, anim_run, monkeypatch):
 @pytest.fixture
 def inputs(tmp_path, tiny_run):
     """An edited image, a paint and a mask for the tiny run, the mask as an RGBA alpha."""
-    model = io.load(tiny_run)
+    model = singan.load(tiny_run)
     h, w = model.sizes[-1]
-    io.save_image(model.reals[-1][0], tmp_path / "edit.png")
+    images.save_image(model.reals[-1][0], tmp_path / "edit.png")
     Image.new("RGB", (2 * w, 2 * h), (200, 60, 30)).save(tmp_path / "paint.png")
     a = np.zeros((h, w, 4), np.uint8)
     a[4:10, 6:14, 3] = 255
@@ -299,6 +299,20 @@ def test_cli_sr_trains_once_and_reuses(sr_run, tiny_image, capsys, tmp_path):
     rc, err = run_cli(["sr", str(tmp_path / "other.png"), "--factor", "2", "--out",
                        str(tmp_path / "o.png"), "--run", str(sr_run / "big_run")], capsys)
     assert rc == 2 and "another image" in err
+
+
+def test_sr_settings_are_one_for_the_cli_and_the_library(sr_run, tiny_image):
+    """`train(image, sr_config(F))` learns the image at its full size, as `singan sr` does, with
+    the same settings (issue 16: they lived in three places that disagreed)."""
+    from singan.pyramid import geometry_for
+
+    big = singan.sr_config(2)
+    assert big.mode == "sr" and big.max_size >= 1000
+    assert geometry_for(big, 300, 400).sizes[-1] == (300, 400)  # not shrunk to 250 px
+    saved = singan.run.read_run_info(sr_run / "big_run")["config"]  # the flags of TINY
+    assert saved == singan.sr_config(2, "tiny", max_size=32, min_size=16, base_channels=8,
+                                     max_channels=8, iters=3)
+    assert saved.scale_factor_init == pytest.approx(1 / 2 ** (1 / 3))
 
 
 def test_cli_animate(anim_run, tmp_path, capsys):
@@ -373,9 +387,9 @@ def test_readme_applications_example(tmp_path, monkeypatch, tiny_run, sr_run, an
     shutil.copytree(tiny_run, "runs/stone")
     shutil.copytree(anim_run, "runs/lightning")
     shutil.copytree(sr_run / "big_run", "big_run")
-    model = io.load(tiny_run)
-    io.save_image(model.reals[-1][0], "stone_edit.png")
-    io.save_image(model.reals[-1][0].flip(-1), "paint.png")
+    model = singan.load(tiny_run)
+    images.save_image(model.reals[-1][0], "stone_edit.png")
+    images.save_image(model.reals[-1][0].flip(-1), "paint.png")
     mask = np.zeros(model.sizes[-1], np.uint8)
     mask[4:10, 6:14] = 255
     Image.fromarray(mask).save("edit_mask.png")

@@ -9,9 +9,9 @@ from conftest import QUICK_CLI
 import torch
 
 import singan
-from singan import files, images, training
+from singan import files, images
 from singan.cli import main
-from singan.training import DivergenceError, Trainer
+from singan.training import DivergenceError, Trainer, objective
 
 
 
@@ -89,7 +89,7 @@ def test_out_of_memory_while_sampling(tiny_run, tmp_path, monkeypatch, capsys):
 def inject(monkeypatch, value: float, scale: int, attempts: int | None):
     """Make the reconstruction loss `value` during the 2nd iteration of `scale`, in the first
     `attempts` times that scale is trained (None: every time)."""
-    real = training.rec_loss
+    real = objective.rec_loss
     left = {"attempts": attempts}
     now = {"on": False, "calls": 0, "second": range(0)}
 
@@ -108,7 +108,7 @@ def inject(monkeypatch, value: float, scale: int, attempts: int | None):
             left["attempts"] -= 1
         return original(self, n, *a, **k)
 
-    monkeypatch.setattr(training, "rec_loss", rec_loss)
+    monkeypatch.setattr(objective, "rec_loss", rec_loss)
     monkeypatch.setattr(Trainer, "train_scale", train_scale)
 
 

@@ -80,3 +80,47 @@ def test_noise_channels_grey_noise_at_every_scale():
         assert torch.equal(z[:, 0], z[:, 2]) is grey
     with pytest.raises(singan.ConfigError, match="noise_channels"):
         singan.make_config("tiny", noise_channels=2)
+
+
+def test_walk_is_every_pass_up_the_pyramid(tiny_model):
+    """`walk` runs scales start..stop-1: with no scale it is x itself; with "rec" it is the
+    reconstruction; with given noise it is the chain of scale steps; drawn noise comes from the
+    generator scale by scale."""
+    m = tiny_model
+    x = torch.zeros(1, 3, *m.sizes[0])
+    assert m.walk(x, 1, 1) is x
+    last = m.num_scales - 1
+    assert torch.equal(m.walk(x, 0, last, noise="rec", upsample_end=True), m.reconstruct(last))
+    zs = {k: m.draw_noise(k, 2, generator=torch.Generator().manual_seed(k))
+          for k in range(m.num_scales)}
+    with torch.no_grad():
+        chain = x.expand(2, -1, -1, -1)
+        for k in range(m.num_scales):
+            chain = m.scale_step(k, chain, zs[k])
+            chain = m.upsample(chain, m.sizes[k + 1]) if k < last else chain
+        walked = m.walk(x.expand(2, -1, -1, -1), 0, m.num_scales, noise=zs)
+        drawn = m.walk(x.expand(2, -1, -1, -1), 0, 2, generator=torch.Generator().manual_seed(3))
+        again = m.walk(x.expand(2, -1, -1, -1), 0, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(walked, chain)
+    assert drawn.shape == (2, 3, *m.sizes[1]) and torch.equal(drawn, again)
+
+
+def test_walk_window_and_replacement_networks(tiny_model):
+    """A window is computed at the last scale only; replacement networks and amplitudes are
+    used instead of the model's own."""
+    cfg = tiny_model.config.replace(norm="none")
+    m = SinGAN(cfg, tiny_model.sizes, tiny_model.scale_factor)
+    m.grow_to(2)
+    m.noise_amp.fill_(1.0)
+    m.eval()
+    x = torch.rand(1, 3, *m.sizes[0])
+    zs = {k: torch.randn(1, 3, *m.sizes[k]) for k in range(2)}
+    with torch.no_grad():
+        full = m.walk(x, 0, 2, noise=zs)
+        part = m.walk(x, 0, 2, noise=zs, window=(2, 3, 8, 9))
+        zero_amp = m.walk(x, 0, 2, noise=zs, amps={0: torch.zeros(()), 1: torch.zeros(())})
+        quiet = m.walk(x, 0, 2, noise={k: 0 * z for k, z in zs.items()})
+        other = m.walk(x, 0, 2, noise=zs, nets={1: m.new_generator(1).eval()})
+    assert torch.allclose(part, full[..., 2:10, 3:12], atol=1e-6)
+    assert torch.equal(zero_amp, quiet)
+    assert not torch.equal(other, full)

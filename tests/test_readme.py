@@ -59,3 +59,4 @@ def test_readme_python_example(tmp_path, monkeypatch):
     monkeypatch.setitem(config.PRESETS, "tiny", small)
     exec(compile(code, "README.md", "exec"), {})
     assert Image.open("sample.png").size == (96, 48)
+

@@ -70,27 +70,26 @@ def test_pool_is_carried_scale_to_scale_and_rebuilt_exactly(tiny_image, tmp_path
     """Each scale's pool of random inputs is the previous one taken one generator further (one
     pass per scale, not the whole chain again); a trainer with the same pool seed (as resuming
     has, from the run folder) rebuilds the same pool; a restarted scale gets the same pool."""
-    from singan import io
 
     cfg = fast_small().replace(iters=1, iters_finest=0)
     tr = Trainer.from_image(tiny_image, cfg, seed=2)
-    passes, advance = [], tr._advance_pool
-    tr._advance_pool = lambda k, pool: passes.append(k) or advance(k, pool)
+    passes, advance = [], tr.inputs.advance_pool
+    tr.inputs.advance_pool = lambda k, pool: passes.append(k) or advance(k, pool)
     pools = []
     for n in range(tr.model.num_scales):
         tr.train_scale(n)
-        pools.append(tr._pool[1].clone())
+        pools.append(tr.inputs.pool.clone())
     last = tr.model.num_scales - 1
     assert passes == list(range(last))
     assert pools[0].abs().max() == 0  # scale 0 starts from nothing
     assert pools[last].shape == (cfg.prev_pool, 3, *tr.model.sizes[last])
     assert not torch.equal(pools[last][0], pools[last][1])
-    assert tr._pool_at(last) is tr._pool[1]  # asked again (a restart): the same pool
-    io.save_run(tr.model, tmp_path / "run", tr.state())
-    seed = io.load_train_state(tmp_path / "run", tr.model).pool_seed
+    assert tr.inputs.pool_at(last) is tr.inputs.pool  # asked again (a restart): the same pool
+    singan.save_run(tr.model, tmp_path / "run", tr.state())
+    seed = singan.run.load_train_state(tmp_path / "run", tr.model).pool_seed
     assert seed == tr.pool_seed is not None
     other = Trainer(tr.model, generator=torch.Generator().manual_seed(9), pool_seed=seed)
-    assert torch.equal(other._pool_at(last), pools[last])
+    assert torch.equal(other.inputs.pool_at(last), pools[last])
     assert Trainer(tr.model, generator=torch.Generator()).pool_seed != seed
     assert Trainer.from_image(tiny_image, cfg.replace(prev_pool=0), seed=2).pool_seed is None
 
@@ -98,13 +97,13 @@ def test_pool_is_carried_scale_to_scale_and_rebuilt_exactly(tiny_image, tmp_path
 def test_warm_start_copies_previous_scale(tiny_image, tiny_config):
     tr = Trainer.from_image(tiny_image, tiny_config.replace(iters=1), seed=0)
     tr.train_scale(0)
-    g1, _ = tr._new_networks(1)  # same width as scale 0: a copy
+    g1, _ = tr.family.networks(1, tr.config, tr.discriminator)  # same width as scale 0: a copy
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(),
                                                  tr.model.generators[0].state_dict().values()))
     cfg = tiny_config.replace(iters=1, channels_double_every=1, max_channels=16)
     tr = Trainer.from_image(tiny_image, cfg, seed=0)
     tr.train_scale(0)
-    g1, _ = tr._new_networks(1)  # wider: fresh
+    g1, _ = tr.family.networks(1, tr.config, tr.discriminator)  # wider: fresh
     assert g1[0][0].weight.shape[0] == 16
 
 
@@ -204,20 +203,20 @@ def test_paired_passes_match_separate_passes(tiny_image):
 def test_lazy_gradient_penalty(tiny_image, monkeypatch, every, calls_per_iter):
     """gp_every=k penalises critic steps 0, k, 2k, ... of each iteration, with the weight scaled
     so that an iteration's total penalty weight stays d_steps * gp_weight."""
-    import singan.training as training
+    from singan.training import objective
 
     seen = []
-    real_gp = training.gradient_penalty
+    real_gp = objective.gradient_penalty
 
     def counting(*args, **kwargs):
         seen.append(1)
         return real_gp(*args, **kwargs)
 
-    monkeypatch.setattr(training, "gradient_penalty", counting)
+    monkeypatch.setattr(objective, "gradient_penalty", counting)
     cfg = fast_small().replace(d_steps=3, gp_every=every)
     tr = Trainer.from_image(tiny_image, cfg, seed=0)
-    st = tr._setup_scale(0)
-    tr._step(st, tr._draw_inputs(st))
+    stage = tr.engine.setup(0, tr.config)
+    tr.engine.step(stage, tr.inputs.draw(stage))
     assert len(seen) == calls_per_iter
 
 
@@ -226,16 +225,16 @@ def test_gp_every_must_fit_the_critic_steps():
         fast_small().replace(d_steps=3, gp_every=4)
 
 
-def test_window_corners_cover_the_borders(tiny_image):
+def test_random_windows_cover_the_borders(tiny_image):
     """Crops stay inside the image and a border row is covered about half as often as an interior
     one (windows drawn inside the image alone would cover it about 1/crop as often)."""
     cfg = fast_small()
     tr = Trainer.from_image(tiny_image, cfg, seed=0)
     n = tr.model.num_scales - 1
-    crop = tr._crop_size(n)
+    crop = tr.inputs.crop_size(n, tr.config)
     assert crop is not None
     (h, w), (ch, cw) = tr.model.sizes[n], crop
-    corners = tr._window_corners(n, crop, 20000)
+    corners = tr.inputs.window_corners(n, crop, 20000)
     top, left = corners[:, 0], corners[:, 1]
     assert corners.dtype == torch.long
     assert int(top.min()) == 0 and int(top.max()) == h - ch
@@ -245,3 +244,63 @@ def test_window_corners_cover_the_borders(tiny_image):
         rows[t:t + ch] += (top == t).sum()
     interior = rows[h // 2]
     assert 0.35 < rows[0] / interior < 0.8 and 0.35 < rows[-1] / interior < 0.8
+
+
+def test_progress_percent_is_the_share_of_expected_work(tiny_image, tiny_config):
+    """Every Progress carries the share of the whole training's expected work done at it: rising,
+    100 at the end, each scale's share in proportion to its expected work."""
+    from singan.training import expected_work
+
+    events = []
+    tr = Trainer.from_image(tiny_image, tiny_config.replace(iters=4), seed=0)
+    model = tr.run(events.append)
+    work = expected_work(model)
+    percents = [e.percent for e in events]
+    assert all(p is not None for p in percents)
+    assert percents == sorted(percents) and percents[-1] == pytest.approx(100)
+    ends = [e.percent for e in events if e.scale_done]
+    assert ends == pytest.approx([100 * sum(work[:k + 1]) / sum(work) for k in range(len(work))])
+
+
+def test_restart_events_carry_the_percent_of_the_restarted_scale(tiny_image, tiny_config):
+    from singan.training import DivergenceError, expected_work
+
+    tr = Trainer.from_image(tiny_image, tiny_config.replace(iters=2), seed=0, log_every=1)
+    tr.train_scale(0)
+    tr.loss_bound, tr.max_restarts = -1.0, 1  # every log point diverges
+    events = []
+    with pytest.raises(DivergenceError):
+        tr.run(lambda p: p.event and events.append(p))
+    work = expected_work(tr.model)
+    assert len(events) == 1 and events[0].scale == 1
+    assert events[0].percent == pytest.approx(100 * work[0] / sum(work))
+
+
+def test_from_image_takes_a_precomputed_geometry(tiny_image, tiny_config):
+    from singan.pyramid import geometry_for
+
+    geo = geometry_for(tiny_config, *tiny_image.shape[-2:])
+    a = Trainer.from_image(tiny_image, tiny_config, seed=1, geometry=geo).model
+    b = Trainer.from_image(tiny_image, tiny_config, seed=1).model
+    assert a.sizes == b.sizes == [tuple(s) for s in geo.sizes]
+    assert all(torch.equal(x, y) for x, y in zip(a.reals, b.reals))
+
+
+def test_fine_tuning_runs_the_training_stage(tiny_model):
+    """Fine-tuning is a stage of the same engine: the tuned scales change, the others and the
+    original model do not, and the critic it trained is kept."""
+    import copy
+
+    model = copy.deepcopy(tiny_model)
+    last = model.num_scales - 1
+    before = weights(model)
+    tr = Trainer(model, generator=torch.Generator().manual_seed(0))
+    prevs = model.reconstruct(last).expand(4, -1, -1, -1)
+    done = []
+    tr.fine_tune(last, last, 3, prevs, callback=lambda i, n: done.append((i, n)))
+    after = weights(model)
+    assert done == [(1, 3), (2, 3), (3, 3)]
+    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {str(last)}
+    assert tr.discriminator is not None and not tr.discriminator.training
+    assert all(not p.requires_grad for p in model.parameters())

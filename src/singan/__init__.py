@@ -5,9 +5,9 @@ package is described in docs/architecture.md.
 """
 
 from ._version import __version__
-from .apps import (EditResult, animate, edit, harmonize, paint_to_image, sr_config,
-                   super_resolve, write_animation)
-from .config import PRESETS, SinGANConfig, make_config
+from .apps import (EditResult, animate, edit, harmonize, paint_to_image, super_resolve,
+                   write_animation)
+from .config import PRESETS, SinGANConfig, make_config, sr_config
 from .data import default_image
 from .errors import ConfigError, InputError, InputNotice, RunError, SinGANError
 from .images import load_image, save_image

@@ -98,7 +98,7 @@ TRAIN_BYTES_PER_DEPTH = 12
 TRAIN_BASE_BYTES = 96 * 2**20
 # The pool of random coarse inputs (`prev_pool`) is held at full size. Each scale's pool is made
 # from the previous scale's, in chunks of at most POOL_CHUNK_FLOATS activation floats
-# (Trainer._advance_pool), so for a moment both pools and about POOL_CHAIN_ACTS such
+# (training.inputs.RandomInputs.advance_pool), so for a moment both pools and about POOL_CHAIN_ACTS such
 # activations are alive. Whole `fast` runs (bench/memory.py): 384x512 1416 MiB measured,
 # 750x1000 2030 MiB; the estimate is 1.04x both.
 POOL_CHUNK_FLOATS = 1 << 26

@@ -178,7 +178,7 @@ PRESETS: dict[str, SinGANConfig] = {
 DEFAULT_PRESET = "paper"
 
 # What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid whose
-# factor is kept exactly (2^(-1/3), the step of x2, x4 and x8 super-resolution; `singan sr` sets
+# factor is kept exactly (2^(-1/3), the step of x2, x4 and x8 super-resolution; `sr_config` sets
 # the step of its factor), animation with noise padding and a larger coarsest scale.
 MODE_OVERRIDES: dict[str, dict[str, Any]] = {
     "generation": {},
@@ -203,3 +203,30 @@ def make_config(preset: str = DEFAULT_PRESET, mode: str = "generation", **overri
     changes = dict(MODE_OVERRIDES[mode], mode=mode)
     changes.update({k: v for k, v in overrides.items() if v is not None})
     return dataclasses.replace(PRESETS[preset], **changes).validated()
+
+
+# --- super-resolution ----------------------------------------------------------------------------
+
+MAX_SR_FACTOR = 16.0
+
+
+def sr_steps(factor: float) -> tuple[int, float]:
+    """(number of steps, up-sampling per step) of super-resolution by a total factor > 1:
+    k = round(3 log2 F) steps of F^(1/k) (x4: 6 steps of 1.26)."""
+    if not (isinstance(factor, (int, float)) and 1.0 < factor <= MAX_SR_FACTOR):
+        raise ConfigError(f"super-resolution factor must be > 1 and <= {MAX_SR_FACTOR:g}, "
+                          f"got {factor!r}")
+    steps = max(1, round(3 * math.log2(factor)))
+    return steps, factor ** (1.0 / steps)
+
+
+def sr_config(factor: float, preset: str | None = None, **overrides: Any) -> SinGANConfig:
+    """The training configuration for super-resolution by `factor`, the same for `singan sr` and
+    `train(image, sr_config(F))`: mode "sr" (alpha 100, coarsest side 18 px), the pyramid factor
+    exactly 1 / F^(1/k), and the image learnt at its full size (`max_size` MAX_SIDE: shrunk only
+    above that, never enlarged) unless `max_size` is given. `overrides` as for `make_config`.
+    """
+    _, step = sr_steps(factor)
+    overrides.setdefault("scale_factor_init", 1.0 / step)
+    overrides.setdefault("max_size", MAX_SIDE)
+    return make_config(preset or DEFAULT_PRESET, mode="sr", **overrides)

@@ -2,18 +2,22 @@
 
 Convention: scale 0 is the coarsest. Every generator sees its input padded once by `pad` pixels and
 returns tanh(body(x)); the residual connection (adding the previous scale's image) lives in
-`SinGAN.scale_step`, so the networks stay plain conv stacks.
+`SinGAN.scale_step`, so the networks stay plain conv stacks. `SinGAN.walk` runs a range of scales
+one after the other: every pass up the pyramid (sampling, reconstruction, training, the
+applications) goes through it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import SinGANConfig
+from .errors import ConfigError
 
 
 NORMS = ("batch", "none")
@@ -199,7 +203,7 @@ class SinGAN(nn.Module):
         every scale with `noise_channels=1`)."""
         h, w = self.noise_size(scale, size)
         ch = 1 if scale == 0 else self.config.noise_channels
-        z = torch.randn(batch, ch, h, w, generator=generator, device=self.z_rec.device,
+        z = torch.randn(batch, ch, h, w, generator=generator, device=self.device,
                         dtype=self.z_rec.dtype)
         return z.expand(batch, 3, h, w) if ch == 1 else z
 
@@ -216,14 +220,57 @@ class SinGAN(nn.Module):
 
         return upsample_to(x, size, self.scale_factor, quantize=self.config.quantize_8bit)
 
+    # --- the pyramid walk ------------------------------------------------------------------
+
+    def walk(self, x: torch.Tensor, start: int, stop: int, *,
+             noise: Mapping[int, torch.Tensor] | str | None = None,
+             generator: torch.Generator | None = None,
+             sizes: Sequence[tuple[int, int]] | None = None,
+             nets: Mapping[int, nn.Module] | None = None,
+             amps: Mapping[int, torch.Tensor] | None = None,
+             window: tuple[int, int, int, int] | None = None,
+             upsample_end: bool = False) -> torch.Tensor:
+        """Run scales start..stop-1 on x, the (B, 3, H, W) input of scale `start`.
+
+        The one walk up the pyramid that sampling, reconstruction, training and the applications
+        share. Between two scales the output is up-sampled to the next scale's size.
+
+        Args:
+            noise: {scale: (B, 3, h, w)} noise maps (scales missing from it are drawn), or "rec"
+                for the reconstruction noise (`rec_noise`). Drawn noise comes from `generator`
+                (torch's default RNG when None), one scale after the other.
+            sizes: image size of every scale (default: the training sizes).
+            nets, amps: {scale: generator} and {scale: noise amplitude} replacing the model's own
+                (the learning generators during training).
+            window: (top, left, h, w) computed at the last scale only (`scale_step`).
+            upsample_end: bring the last output up to the size of scale `stop`, the input of
+                that scale (there must be one); else return the output of scale stop-1.
+
+        Returns x itself when start == stop.
+        """
+        sizes = self.sizes if sizes is None else sizes
+        nets, amps = nets or {}, amps or {}
+        for k in range(start, stop):
+            if isinstance(noise, str):
+                if noise != "rec":
+                    raise ConfigError(f"noise must be a mapping, 'rec' or None, got {noise!r}")
+                z = self.rec_noise(k, x.shape[0])
+            elif noise is not None and k in noise:
+                z = noise[k]
+            else:
+                z = self.draw_noise(k, x.shape[0], sizes[k], generator)
+            x = self.scale_step(k, x, z, nets.get(k), amps.get(k),
+                                window if k == stop - 1 else None)
+            if k + 1 < stop or upsample_end:
+                x = self.upsample(x, sizes[k + 1])
+        return x
+
     @torch.no_grad()
     def reconstruct(self, upto: int) -> torch.Tensor:
-        """Reconstruction of the training image by scales 0..upto-1, up-sampled to scale `upto`.
+        """Reconstruction of the training image by scales 0..upto-1, up-sampled to scale `upto`
+        (not up-sampled when `upto` is the number of scales).
 
         Returns zeros of scale 0's size when upto == 0.
         """
         x = self.z_rec.new_zeros(1, 3, *self.sizes[0])
-        for k in range(upto):
-            x = self.scale_step(k, x, self.rec_noise(k))
-            x = self.upsample(x, self.sizes[k + 1]) if k + 1 < self.num_scales else x
-        return x
+        return self.walk(x, 0, upto, noise="rec", upsample_end=upto < self.num_scales)

@@ -68,10 +68,9 @@ def generate(model: SinGAN, num_samples: int = 1, *, start_scale: int = 0,
             raise ConfigError(f"got {len(seeds)} seeds for {num_samples} samples")
         # One sample at a time, so that a sample depends on its seed only: batched convolutions
         # may round differently from single ones.
-        device = model.z_rec.device
         outs = []
         for i, s in enumerate(seeds):
-            gen = torch.Generator(device=device).manual_seed(int(s))
+            gen = torch.Generator(device=model.device).manual_seed(int(s))
             img = None if start_image is None else \
                 start_image[i:i + 1] if start_image.shape[0] > 1 else start_image
             nz = None if noise is None else {k: v[i:i + 1] for k, v in noise.items()}
@@ -80,20 +79,12 @@ def generate(model: SinGAN, num_samples: int = 1, *, start_scale: int = 0,
                                  noise=nz))
         return torch.cat(outs)
     sizes = scale_sizes(model, scale_h, scale_w, size)[: model.num_trained]
-    device = model.z_rec.device
     if start_image is not None:
-        x = start_image.to(device=device, dtype=model.z_rec.dtype)
+        x = start_image.to(device=model.device, dtype=model.z_rec.dtype)
         x = x.expand(num_samples, -1, -1, -1) if x.shape[0] == 1 else x
     else:
         x = model.reconstruct(start_scale)  # zeros when start_scale == 0
         x = x.expand(num_samples, -1, -1, -1)
     if tuple(x.shape[-2:]) != sizes[start_scale]:
         x = resize(x, size=sizes[start_scale])
-
-    for k in range(start_scale, len(sizes)):
-        z = noise[k] if noise is not None and k in noise else \
-            model.draw_noise(k, num_samples, sizes[k], generator)
-        x = model.scale_step(k, x, z)
-        if k + 1 < len(sizes):
-            x = model.upsample(x, sizes[k + 1])
-    return x
+    return model.walk(x, start_scale, len(sizes), noise=noise, generator=generator, sizes=sizes)

@@ -3,9 +3,9 @@
 Scales count from 0 = coarsest; images are tensors in [-1, 1] or PIL images.
 """
 
+from ..errors import InputNotice
 from .animate import animate, write_animation
 from .blend import EditResult
-from .common import InputNotice
 from .edit import edit
 from .harmonize import harmonize
 from .paint import paint_to_image

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..io import new_file_mode
+from ..files import new_file_mode
 from ..models import SinGAN
 from ..sample import generate
 from .common import check_ready, random_generator

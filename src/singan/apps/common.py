@@ -14,12 +14,11 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
-from ..errors import ConfigError, InputError
-from ..io import image_to_tensor, to_rgb
+from ..errors import ConfigError, InputError, InputNotice
+from ..images import image_to_tensor, to_rgb
 from ..models import SinGAN
 from ..resize import resize
 from ..training import Trainer
-from ..validate import InputNotice
 
 ASPECT_TOLERANCE = 0.05  # refuse inputs whose aspect ratio differs more from the training image's
 
@@ -58,7 +57,7 @@ def random_generator(model: SinGAN, seed: int | None,
         raise ConfigError("give either seed or generator, not both")
     if seed is None:
         return generator
-    return torch.Generator(device=model.z_rec.device).manual_seed(int(seed))
+    return torch.Generator(device=model.device).manual_seed(int(seed))
 
 
 def own_generator(model: SinGAN, generator: torch.Generator | None) -> torch.Generator:
@@ -66,7 +65,7 @@ def own_generator(model: SinGAN, generator: torch.Generator | None) -> torch.Gen
     if generator is not None:
         return generator
     seed = int(torch.randint(0, 2 ** 62, (1,)))
-    return torch.Generator(device=model.z_rec.device).manual_seed(seed)
+    return torch.Generator(device=model.device).manual_seed(seed)
 
 
 def to_tensor(x: ImageLike, what: str) -> torch.Tensor:
@@ -92,7 +91,7 @@ def fit_to_model(x: torch.Tensor, model: SinGAN, what: str) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     th, tw = model.sizes[-1]
-    x = x.to(device=model.z_rec.device, dtype=model.z_rec.dtype)
+    x = x.to(device=model.device, dtype=model.z_rec.dtype)
     if (h, w) == (th, tw):
         return x
     if abs((w / h) / (tw / th) - 1) > ASPECT_TOLERANCE:
@@ -123,14 +122,11 @@ def blurred_injection(model: SinGAN, image: torch.Tensor, start_scale: int) -> t
 def run_scales(model: SinGAN, x: torch.Tensor, start: int, stop: int, batch: int,
                generator: torch.Generator | None) -> torch.Tensor:
     """`batch` samples: x (at scale `start`) through scales start..stop-1 with fresh noise,
-    up-sampled to scale `stop` (x itself when start == stop)."""
+    up-sampled to scale `stop` (x itself, not expanded, when start == stop)."""
     if start == stop:
         return x
-    x = x.expand(batch, -1, -1, -1)
-    for k in range(start, stop):
-        x = model.upsample(model.scale_step(k, x, model.draw_noise(k, batch, generator=generator)),
-                           model.sizes[k + 1])
-    return x
+    return model.walk(x.expand(batch, -1, -1, -1), start, stop, generator=generator,
+                      upsample_end=True)
 
 
 def tuned_copy(model: SinGAN, first: int, last: int, iters: int, prevs: torch.Tensor, *,

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import InputError
-from ..io import mask_array
+from ..images import mask_array
 from ..models import SinGAN
 from .common import fit_to_model
 

@@ -7,38 +7,14 @@ factor set to exactly 1 / F^(1/k), so the finest generator learns the step it is
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ..config import SinGANConfig, make_config
-from ..errors import ConfigError
+from ..config import sr_config, sr_steps
 from ..models import SinGAN
 from ..resize import resize
 from .common import ImageLike, check_ready, random_generator, to_tensor
 
-MAX_FACTOR = 16.0
-
-
-def sr_steps(factor: float) -> tuple[int, float]:
-    """(number of steps, up-sampling per step) for a total factor > 1."""
-    if not (isinstance(factor, (int, float)) and 1.0 < factor <= MAX_FACTOR):
-        raise ConfigError(f"super-resolution factor must be > 1 and <= {MAX_FACTOR:g}, "
-                          f"got {factor!r}")
-    steps = max(1, round(3 * math.log2(factor)))
-    return steps, factor ** (1.0 / steps)
-
-
-def sr_config(factor: float, preset: str | None = None, **overrides) -> SinGANConfig:
-    """Training configuration for super-resolution by `factor` (mode "sr", tied pyramid factor).
-
-    `overrides` as for `make_config`; the image is not shrunk unless `max_size` is given.
-    """
-    _, step = sr_steps(factor)
-    overrides.setdefault("scale_factor_init", 1.0 / step)
-    args = (preset,) if preset is not None else ()
-    return make_config(*args, mode="sr", **overrides)
-
+__all__ = ["sr_config", "sr_steps", "super_resolve"]  # the settings live in config.py
 
 @torch.no_grad()
 def super_resolve(model: SinGAN, factor: float, *, image: ImageLike | None = None,
@@ -61,7 +37,7 @@ def super_resolve(model: SinGAN, factor: float, *, image: ImageLike | None = Non
     steps, step = sr_steps(factor)
     gen = random_generator(model, seed, generator)
     x = model.reals[-1] if image is None else \
-        to_tensor(image, "image").to(device=model.z_rec.device, dtype=model.z_rec.dtype)
+        to_tensor(image, "image").to(device=model.device, dtype=model.z_rec.dtype)
     h, w = x.shape[-2:]
     finest = model.num_scales - 1
     for i in range(1, steps + 1):

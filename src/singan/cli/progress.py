@@ -13,8 +13,8 @@ import torch
 from ..models import SinGAN
 from ..pyramid import PyramidGeometry
 from ..run import RunStart
-from ..run.records import percent_done
 from ..training import Progress, expected_work
+from ..training.progress import percent_done
 from .common import GracefulStop, say
 
 # train(callback, on_start) -> the trained model: a call of train_run or resume_run.
@@ -31,8 +31,7 @@ class TrainingBar:
             return
         from tqdm import tqdm
 
-        work = expected_work(self.model)
-        self.shown = sum(work[:start.first_scale]) / sum(work) * 100
+        self.shown = percent_done(expected_work(self.model), start.first_scale, 0, 1)
         self.bar = tqdm(total=100.0, initial=self.shown, unit="%", dynamic_ncols=True,
                         bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
 
@@ -42,9 +41,9 @@ class TrainingBar:
         if p.event is not None:
             self.bar.write(f"note: {p.event}")
             return
-        percent = percent_done(self.model, p)
-        self.bar.update(percent - self.shown)
-        self.shown = percent
+        if p.percent is not None:
+            self.bar.update(p.percent - self.shown)
+            self.shown = p.percent
         if p.losses is not None or p.iteration == 1:
             desc = f"scale {p.scale + 1}/{p.num_scales} it {p.iteration}/{p.iters}"
             if p.losses is not None:

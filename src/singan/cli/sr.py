@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..apps import super_resolve
-from ..apps.sr import sr_config, sr_steps
 from .. import budget
-from ..config import DEFAULT_PRESET
+from ..config import DEFAULT_PRESET, sr_config, sr_steps
 from ..errors import CommandError
 from ..images import load_image, save_image
 from ..pyramid import geometry_for
@@ -62,11 +61,8 @@ def default_run_dir(out: Path) -> Path:
 
 def _train(args: argparse.Namespace, run_dir: Path, image, device):
     """Train a super-resolution model on `image` into run_dir, as `singan train` would."""
-    overrides = config_overrides(args)
     preset = args.preset or DEFAULT_PRESET
-    if "max_size" not in overrides:  # super-resolution learns from the image at full size
-        overrides["max_size"] = max(image.shape[-2:])
-    config = sr_config(args.factor, preset, **overrides)
+    config = sr_config(args.factor, preset, **config_overrides(args))
     say(f"training a super-resolution model on {args.image} into {run_dir} (reuse it with "
         f"--run {run_dir})", args.quiet)
     geo = geometry_for(config, *image.shape[-2:])

@@ -20,6 +20,7 @@ from typing import Any
 from ..files import MAX_JSON_BYTES, atomic_write
 from ..models import SinGAN
 from ..training import Progress, expected_work
+from ..training.progress import percent_done
 from .layout import LOG_NAME, PROGRESS_NAME, STATS_NAME
 
 STATUSES = ("running", "done", "failed", "interrupted")
@@ -82,13 +83,6 @@ def read_progress(run_dir: str | os.PathLike) -> ProgressInfo | None:
     return ProgressInfo(**fields)
 
 
-def percent_done(model: SinGAN, p: Progress) -> float:
-    """The share (0-100) of the whole training's expected work done at progress `p`."""
-    work = expected_work(model)
-    done = sum(work[:p.scale]) + work[p.scale] * p.iteration / max(1, p.iters)
-    return done / sum(work) * 100
-
-
 class RunRecords:
     """Writes log.txt, stats.jsonl and progress.json into a run folder during a training.
 
@@ -101,8 +95,7 @@ class RunRecords:
         self.run_dir, self.model = Path(run_dir), model
         self.stats = open(self.run_dir / STATS_NAME, "a", encoding="utf-8")
         self.log = open(self.run_dir / LOG_NAME, "a", encoding="utf-8")
-        work = expected_work(model)
-        self.percent = self.start_percent = sum(work[:first_scale]) / sum(work) * 100
+        self.percent = self.start_percent = percent_done(expected_work(model), first_scale, 0, 1)
         self.t0 = self.scale_start = time.perf_counter()
         self.last_write = 0.0
         self.last: Progress | None = None
@@ -144,7 +137,8 @@ class RunRecords:
         if p.iteration == 1:
             self.scale_start = time.perf_counter()
         self.last = p
-        self.percent = percent_done(self.model, p)
+        if p.percent is not None:
+            self.percent = p.percent
         if time.perf_counter() - self.last_write > PROGRESS_EVERY:
             self.write_progress("running")
         if p.losses is not None:

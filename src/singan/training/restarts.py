@@ -1,0 +1,92 @@
+"""Divergence restarts: watch a stage's losses, and retry it from its start at lower learning rates.
+
+Only the losses the loop reports every `log_every` iterations are checked, so watching adds no
+host synchronisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..config import SinGANConfig
+from ..errors import DivergenceError
+from .progress import Callback, Progress
+
+if TYPE_CHECKING:
+    from .family import ModelFamily
+
+
+class Diverged(Exception):
+    """Raised at a log point whose losses are not finite or exceed the bound."""
+
+    def __init__(self, progress: Progress, bad: dict[str, float]):
+        super().__init__(", ".join(f"{k} {v:.4g}" for k, v in bad.items()))
+        self.progress = progress
+
+
+def watch_losses(callback: Callback | None, bound: float) -> Callback:
+    """Wrap a callback: raise Diverged when a log point's losses are non-finite or > bound."""
+    def watched(p: Progress) -> None:
+        if p.losses is not None:
+            bad = {k: v for k, v in p.losses.items() if not math.isfinite(v) or abs(v) > bound}
+            if bad:
+                raise Diverged(p, bad)
+        if callback is not None:
+            callback(p)
+    return watched
+
+
+def snapshot(generator: torch.Generator, family: ModelFamily, n: int,
+             config: SinGANConfig) -> Callable[[], None]:
+    """Save what training scale n changes in place (the random generator's state, the family's
+    learning networks); returns the function that restores it."""
+    rng, saved = generator.get_state(), family.snapshot(n, config)
+
+    def restore() -> None:
+        generator.set_state(rng)
+        family.restore(saved)
+    return restore
+
+
+class Restarts:
+    """Retries of a diverging scale: at most `max_restarts`, each with both learning rates
+    multiplied by `lr_factor` once more, when a log point's losses are non-finite or larger than
+    `loss_bound`."""
+
+    def __init__(self, max_restarts: int, lr_factor: float, loss_bound: float):
+        self.max_restarts, self.lr_factor, self.loss_bound = max_restarts, lr_factor, loss_bound
+
+    def run(self, n: int, attempt: Callable[[SinGANConfig, Callback], None],
+            config: SinGANConfig, restore: Callable[[], None], callback: Callback | None = None,
+            percent: float | None = None) -> None:
+        """`attempt(config, callback)` trains scale n; retried after `restore()` while it diverges.
+
+        `callback` gets each restart as a `Progress` event, with `percent` (the share done when
+        the scale starts again). Raises DivergenceError when the last retry diverges too.
+        """
+        for tries in range(self.max_restarts + 1):
+            factor = self.lr_factor ** tries
+            lowered = config if tries == 0 else \
+                config.replace(lr_g=config.lr_g * factor, lr_d=config.lr_d * factor)
+            try:
+                attempt(lowered, watch_losses(callback, self.loss_bound))
+                return
+            except Diverged as e:
+                where = f"scale {n}, iteration {e.progress.iteration}: losses diverged ({e})"
+                if tries == self.max_restarts:
+                    raise DivergenceError(
+                        f"{where} after {tries} restart(s) with lower learning rates; the "
+                        f"scales finished so far are kept (try a smaller --lr-g/--lr-d or a "
+                        f"larger --gp-weight)") from None
+                restore()
+                if callback is not None:
+                    callback(dataclasses.replace(
+                        e.progress, scale_done=False, percent=percent,
+                        event=f"{where}; restarting the scale with learning rates "
+                              f"x{self.lr_factor ** (tries + 1):g} (restart {tries + 1} of "
+                              f"{self.max_restarts})"))

@@ -1,0 +1,199 @@
+"""The stage engine: set-up, iterations, learning-rate milestone and freezing of one stage.
+
+A stage trains some networks of the model for a number of iterations: a new scale (with up to
+`train_depth - 1` coarser ones alongside) during training, or trained scales when fine-tuning for
+an application. Both go through the same `StageEngine`; what learns and how it is run comes from
+the model family, what it learns from the objective, its random inputs from `RandomInputs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..config import SinGANConfig
+from ..models import crop_window
+from .inputs import Draw, RandomInputs
+
+if TYPE_CHECKING:
+    from .family import ModelFamily
+    from .objective import Objective
+
+Report = Callable[[int, dict[str, float] | None], None]  # (iteration, losses or None)
+
+
+@dataclass
+class Stage:
+    """What one stage works with. The family fills the networks and the reconstruction, the
+    engine the optimisers, the window size, the pool and the loss sums."""
+
+    config: SinGANConfig  # settings of this stage (learning rates may differ from the model's)
+    n: int  # the finest scale that learns (the scale being trained)
+    lo: int  # the coarsest scale that learns alongside it
+    iters: int
+    nets: dict[int, nn.Module]  # learning generators by scale
+    amps: dict[int, torch.Tensor]  # their noise amplitudes
+    d_net: nn.Module  # the critic
+    g_groups: list[tuple[list[nn.Parameter], float]]  # generator parameters and learning rates
+    real: torch.Tensor  # training image at scale n
+    rec_in: torch.Tensor  # reconstruction entering scale lo
+    rec_z: dict[int, torch.Tensor]  # reconstruction noise by scale
+    crop: tuple[int, int] | None = None  # window size at scale n, None for the whole image
+    pool: torch.Tensor | None = None  # pre-drawn random inputs of scale lo
+    g_opt: torch.optim.Optimizer | None = None
+    d_opt: torch.optim.Optimizer | None = None
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)  # loss sums since the last report
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def scale_lr(opt: torch.optim.Optimizer, factor: float) -> None:
+    """Multiply every learning rate of `opt` (floats, or tensors of capturable optimisers)."""
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].mul_(factor)
+        else:
+            group["lr"] *= factor
+
+
+class StageEngine:
+    """Sets up, runs and finishes stages, given a model family, an objective and random inputs.
+
+    `family` builds the networks of a stage and runs them (`SinGANFamily`); `objective` turns
+    critic scores and outputs into losses (`WGANGP`); `inputs` draws every random input of an
+    iteration (`RandomInputs`).
+    """
+
+    def __init__(self, family: ModelFamily, objective: Objective, inputs: RandomInputs):
+        self.family, self.objective, self.inputs = family, objective, inputs
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def setup(self, n: int, config: SinGANConfig, critic: nn.Module | None = None, *,
+              capturable: bool = False) -> Stage:
+        """The stage that trains the new scale n (`critic`: scale n-1's, for a warm start).
+
+        `capturable` makes the optimisers replayable in a CUDA graph.
+        """
+        stage = self.family.new_scale(n, config, critic)
+        pool = self.inputs.pool_at(stage.lo) if config.prev_pool else None
+        return self._ready(stage, pool, capturable)
+
+    def setup_tuning(self, first: int, last: int, iters: int, prevs: torch.Tensor,
+                     config: SinGANConfig, critic: nn.Module | None = None,
+                     transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Stage:
+        """The stage that fine-tunes trained scales first..last for `iters` iterations.
+
+        The critic steps draw their inputs of scale `first` from `prevs` (B, 3, h, w) instead of
+        the model's own random samples; `transform` (if any) is applied to those and to the
+        reconstruction's input. `critic`: scale `last`'s (trained further), default a fresh one.
+        """
+        stage = self.family.tune(first, last, iters, config, critic, transform)
+        return self._ready(stage, prevs if transform is None else transform(prevs), False)
+
+    def _ready(self, stage: Stage, pool: torch.Tensor | None, capturable: bool) -> Stage:
+        """Optimisers, window size, pool and loss sums: what every stage needs the same way."""
+        c, device = stage.config, stage.real.device
+
+        def lr(v: float):  # capturable optimisers need learning rates as tensors
+            return torch.tensor(v, device=device) if capturable else v
+        groups = [{"params": params, "lr": lr(rate)} for params, rate in stage.g_groups]
+        stage.g_opt = torch.optim.Adam(groups, lr=lr(c.lr_g), betas=(c.beta1, c.beta2),
+                                       capturable=capturable)
+        stage.d_opt = torch.optim.Adam([{"params": list(stage.d_net.parameters()),
+                                         "lr": lr(c.lr_d)}],
+                                       lr=lr(c.lr_d), betas=(c.beta1, c.beta2),
+                                       capturable=capturable)
+        stage.crop = self.inputs.crop_size(stage.n, c)
+        stage.pool = pool
+        stage.sums = {k: torch.zeros((), device=device) for k in self.objective.names}
+        return stage
+
+    # --- iterations --------------------------------------------------------------------------
+
+    def step(self, stage: Stage, draw: Draw) -> None:
+        """One training iteration: critic steps, then generator steps (spec 4.2)."""
+        c, d_net, family, objective = stage.config, stage.d_net, self.family, self.objective
+        rec_in, rec_z = family.reconstruction(stage, draw)
+        logged: dict[str, torch.Tensor] = {}
+
+        # Critic steps.
+        requires_grad(d_net, True)
+        for j in range(c.d_steps):
+            zs, window, prev = draw.noise(j), draw.window(j), draw.prev(j)
+            target = stage.real if window is None else crop_window(stage.real, *window)
+            with torch.no_grad():
+                fake = family.forward(stage, prev, zs, window)
+            d_loss, parts = objective.critic_loss(c, d_net, target, fake, draw.u(j), j)
+            logged.update(parts)
+            stage.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            stage.d_opt.step()
+
+        # Generator steps: regenerate the fake each time, with the last critic step's inputs.
+        # When the objective pairs real and fake, the generators make the fake and the
+        # reconstruction as one batch of two as well.
+        requires_grad(d_net, False)
+        paired = objective.pairs(c)
+        if paired:
+            both_in = torch.cat([prev, rec_in])
+            both_z = {k: torch.cat([zs[k], rec_z[k]]) for k in zs}
+
+        def loss() -> torch.Tensor:
+            if paired:
+                fake, rec_out = family.forward(stage, both_in, both_z, window).chunk(2)
+            else:
+                fake = family.forward(stage, prev, zs, window)
+                rec_out = family.forward(stage, rec_in, rec_z, window)
+            total, parts = objective.generator_loss(c, d_net, fake, rec_out, target)
+            logged.update(parts)
+            return total
+
+        family.generator_steps(stage, loss)
+
+        # Running sums stay on the device; they are read only when logging.
+        with torch.no_grad():
+            for key, v in logged.items():
+                stage.sums[key].add_(v.detach())
+
+    def run(self, stage: Stage, report: Report | None = None, *,
+            step: Callable[[Draw], None] | None = None, log_every: int | None = None) -> None:
+        """All iterations of a stage, the learning rates multiplied by `lr_gamma` at
+        `lr_decay_at` of the way.
+
+        `step(draw)` replaces `self.step` (a CUDA graph of it). `report(iteration, losses)`
+        follows every iteration; `losses` (mean loss since the last report, plus what the family
+        logs) every `log_every` iterations and at the last one, else None.
+        """
+        c = stage.config
+        step = step or (lambda draw: self.step(stage, draw))
+        milestone = int(round(c.lr_decay_at * stage.iters))
+        count = 0
+        for it in range(stage.iters):
+            if it == milestone:
+                for opt in (stage.g_opt, stage.d_opt):
+                    scale_lr(opt, c.lr_gamma)
+            step(self.inputs.draw(stage))
+            count += 1
+            losses = None
+            if log_every and ((it + 1) % log_every == 0 or it + 1 == stage.iters):
+                losses = {k: float(v) / count for k, v in stage.sums.items()}
+                losses.update(self.family.logged(stage))
+                for v in stage.sums.values():
+                    v.zero_()
+                count = 0
+            if report is not None:
+                report(it + 1, losses)
+
+    def finish(self, stage: Stage) -> None:
+        """Freeze the stage's networks (no gradients, eval mode)."""
+        for net in (*stage.nets.values(), stage.d_net):
+            requires_grad(net, False)
+            net.eval()

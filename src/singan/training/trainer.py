@@ -1,0 +1,198 @@
+"""`Trainer`: the lifecycle of a training (start, resume, state, run every scale, fine-tune).
+
+It holds the random generator and the critic between scales and puts the parts together: the
+model family, the objective, the random inputs, the stage engine and divergence restarts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from ..config import SinGANConfig
+from ..models import Discriminator, SinGAN
+from ..pyramid import PyramidGeometry, build_pyramid, geometry_for
+from .family import SinGANFamily
+from .graphs import GraphedStep
+from .inputs import RandomInputs
+from .objective import WGANGP
+from .progress import Callback, Progress, TrainState, expected_work, percent_done
+from .restarts import Restarts, snapshot
+from .stage import StageEngine
+
+
+class Trainer:
+    """Trains the scales of a `SinGAN` one after another.
+
+    Use `Trainer.from_image(...)` to start and `Trainer.resume(model, state)` to resume; `run()`
+    trains every remaining scale.
+
+    Divergence: when a log point's losses are non-finite or larger than `loss_bound`, `run()`
+    restarts the scale from its starting state with both learning rates multiplied by
+    `restart_lr_factor` (again at each restart), at most `max_restarts` times, then raises
+    DivergenceError. `train_scale` takes its learning rates from `self.config`.
+
+    Parts: `family` (SinGAN's per-scale generators), `objective` (WGAN-GP), `inputs` (random
+    inputs and the pool), `engine` (set-up, iterations and freezing of a stage).
+    """
+
+    max_restarts = 3
+    restart_lr_factor = 0.5
+    loss_bound = 1e6
+
+    def __init__(self, model: SinGAN, *, generator: torch.Generator,
+                 discriminator: Discriminator | None = None, log_every: int = 25,
+                 cuda_graphs: bool = False, pool_seed: int | None = None):
+        self.model = model
+        self.config = model.config
+        self.gen = generator
+        self.device = model.device
+        self.discriminator = discriminator
+        self.log_every = log_every
+        self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.graph_warmup = 3  # eager iterations per scale before capturing the graph
+        self.inputs = RandomInputs(model, generator, pool_seed)
+        self.family = SinGANFamily(model, generator)
+        self.objective = WGANGP()
+        self.engine = StageEngine(self.family, self.objective, self.inputs)
+        self.work = expected_work(model)
+
+    @property
+    def batch_pairs(self) -> bool:
+        """False: run real and fake (fake and reconstruction) as separate passes."""
+        return self.objective.batch_pairs
+
+    @batch_pairs.setter
+    def batch_pairs(self, value: bool) -> None:
+        self.objective.batch_pairs = value
+
+    @property
+    def pool_seed(self) -> int | None:
+        """Seed of the pool's random stream (None without a pool)."""
+        return self.inputs.pool_seed
+
+    @classmethod
+    def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
+                   device: torch.device | str = "cpu", seed: int = 0, log_every: int = 25,
+                   cuda_graphs: bool = False, geometry: PyramidGeometry | None = None) -> Trainer:
+        """Set up training on a (1, 3, H, W) image in [-1, 1].
+
+        `geometry`: the image's pyramid if already computed (`pyramid.geometry_for`).
+        """
+        geo = geometry or geometry_for(config, *image.shape[-2:])
+        model = SinGAN(config, list(geo.sizes), geo.scale_factor).to(device)
+        reals = build_pyramid(image.to(device=device, dtype=torch.float32), geo,
+                              quantize=config.quantize_8bit)
+        model.set_reals(reals)
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        return cls(model, generator=gen, log_every=log_every, cuda_graphs=cuda_graphs)
+
+    @classmethod
+    def resume(cls, model: SinGAN, state: TrainState, *, log_every: int = 25,
+               cuda_graphs: bool = False) -> Trainer:
+        """Continue training after `state.scale`, with the model's first scales already trained."""
+        gen = torch.Generator(device=model.device)
+        if state.rng_state is not None:
+            gen.set_state(state.rng_state.cpu())
+        disc = None
+        if state.discriminator:
+            disc = model.new_discriminator(state.scale).to(model.device)
+            disc.load_state_dict(state.discriminator)
+        while model.num_trained > state.scale + 1:  # drop a scale saved without its train state
+            del model.generators[-1]
+            model.noise_amp = model.noise_amp[:-1].clone()
+        return cls(model, generator=gen, discriminator=disc, log_every=log_every,
+                   cuda_graphs=cuda_graphs, pool_seed=state.pool_seed)
+
+    def state(self) -> TrainState:
+        disc = {k: v.detach().clone() for k, v in self.discriminator.state_dict().items()} \
+            if self.discriminator is not None else {}
+        return TrainState(scale=self.model.num_trained - 1, discriminator=disc,
+                          rng_state=self.gen.get_state(), pool_seed=self.pool_seed)
+
+    # --- training ----------------------------------------------------------------------------
+
+    def run(self, callback: Callback | None = None,
+            on_scale_end: Callable[[Trainer], None] | None = None) -> SinGAN:
+        """Train every scale not trained yet; returns the model in eval mode."""
+        start = time.perf_counter()
+        while not self.model.is_complete:
+            self._train_scale_restarting(self.model.num_trained, callback, start)
+            if on_scale_end is not None:
+                on_scale_end(self)
+        return self.model.eval()
+
+    def _train_scale_restarting(self, n: int, callback: Callback | None, start: float) -> None:
+        """`train_scale(n)`, restarted with lower learning rates when its losses diverge."""
+        base = self.config
+        restore = snapshot(self.gen, self.family, n, base)
+
+        def attempt(config: SinGANConfig, watched: Callback) -> None:
+            self.config = config
+            self.train_scale(n, watched, start)
+
+        restarts = Restarts(self.max_restarts, self.restart_lr_factor, self.loss_bound)
+        try:
+            restarts.run(n, attempt, base, restore, callback,
+                         percent=percent_done(self.work, n, 0, 1))
+        finally:
+            self.config = base
+
+    def train_scale(self, n: int, callback: Callback | None = None,
+                    start: float | None = None) -> None:
+        """Train scale n (with up to `train_depth - 1` coarser scales alongside) and append it."""
+        start = time.perf_counter() if start is None else start
+        stage = self.engine.setup(n, self.config, self.discriminator,
+                                  capturable=self.cuda_graphs)
+        step = GraphedStep(self.engine.step, stage, self.graph_warmup) if self.cuda_graphs \
+            else None
+
+        def report(it: int, losses: dict[str, float] | None) -> None:
+            if callback is not None:
+                callback(Progress(n, self.model.num_scales, it, stage.iters,
+                                  time.perf_counter() - start, losses, it == stage.iters,
+                                  percent=percent_done(self.work, n, it, stage.iters)))
+
+        self.engine.run(stage, report, step=step, log_every=self.log_every)
+        self.engine.finish(stage)
+        self.family.append(stage)
+        self.discriminator = stage.d_net
+
+    # --- fine-tuning a trained model (for the applications) ----------------------------------
+
+    def fine_tune(self, first: int, last: int, iters: int, prevs: torch.Tensor, *,
+                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  callback: Callable[[int, int], None] | None = None) -> None:
+        """Train the generators of scales first..last of a trained model for `iters` iterations.
+
+        The same iterations as training (`StageEngine.step`), but the critic steps draw their
+        inputs of scale `first` from `prevs` (B, 3, h, w) instead of the model's own random
+        samples, and `transform` (if any) is applied to those and to the reconstruction's input.
+        Scale `last` learns at lr_g, each coarser one lr_scale times slower. The critic is
+        `self.discriminator` (scale `last`'s) or a fresh one. `callback(done, iters)` follows.
+        """
+        stage = self.engine.setup_tuning(first, last, iters, prevs, self.config,
+                                         self.discriminator, transform)
+        report = None if callback is None else (lambda it, _losses: callback(it, iters))
+        self.engine.run(stage, report)
+        self.engine.finish(stage)
+        self.discriminator = stage.d_net
+
+
+def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
+          seed: int = 0, callback: Callback | None = None,
+          on_scale_end: Callable[[Trainer], None] | None = None, log_every: int = 25,
+          cuda_graphs: bool = False) -> SinGAN:
+    """Train a SinGAN on a (1, 3, H, W) image in [-1, 1] (or (3, H, W)); returns it in eval mode.
+
+    `callback` receives a `Progress` after every iteration; `on_scale_end` the trainer after each
+    finished scale (the CLI saves the run there). `cuda_graphs` replays each iteration as a CUDA
+    graph on a CUDA device (same results, less launch overhead); ignored on the CPU.
+    """
+    if image.dim() == 3:
+        image = image.unsqueeze(0)
+    trainer = Trainer.from_image(image, config, device=device, seed=seed, log_every=log_every,
+                                 cuda_graphs=cuda_graphs)
+    return trainer.run(callback, on_scale_end)
