@@ -172,12 +172,16 @@ def draw(model: singan.SinGAN, args) -> torch.Tensor:
 
 
 def run_trained(real: torch.Tensor, folder: Path, args, device, extractor) -> dict:
-    """Sample and score the trained run in `folder`; its training seconds from progress.json."""
+    """Sample and score the trained run in `folder`; its training seconds from its progress
+    record."""
     model = singan.load(folder, device)
     if model.sizes[-1] != tuple(real.shape[-2:]):
         raise SinGANError(f"{folder}: trained at {model.sizes[-1][1]}x{model.sizes[-1][0]}, "
                           f"not on this image ({real.shape[-1]}x{real.shape[-2]})")
-    seconds = read_seconds(folder / "progress.json", "elapsed")
+    progress = singan.run.read_progress(folder)
+    if progress is not None and progress.elapsed is None:
+        raise SinGANError(f"{folder}: unreadable progress record (no training time)")
+    seconds = progress.elapsed if progress is not None else None
     return score(real, draw(model, args), seconds, args, device, extractor)
 
 

@@ -498,7 +498,7 @@ def test_places_bench_scores_trained_runs(tmp_path, capsys):
                      "--device", "cpu", "--out", str(out)])
     # a broken progress.json is one clear error
     (runs / "1" / "progress.json").write_text("{not json")
-    with pytest.raises(singan.SinGANError, match="progress.json: unreadable"):
+    with pytest.raises(singan.SinGANError, match="unreadable progress record"):
         places.main(["--data", str(data), "--runs-from", str(runs), "--device", "cpu",
                      "--out", str(out)])
     # a run trained on another image is refused
