@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "singan"
 # Floor of every top-level module or package of singan, bottom first (docs/architecture.md).
 FLOORS = {
     "_version": 0, "errors": 0,
-    "config": 1, "resize": 1, "budget": 1, "data": 1,
+    "bounds": 1, "config": 1, "resize": 1, "budget": 1, "data": 1,
     "files": 2, "images": 2, "pyramid": 2, "losses": 2,
     "models": 3,
     "sample": 4, "training": 4,

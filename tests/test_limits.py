@@ -124,12 +124,12 @@ def test_threads_flag_is_honoured(tiny_run, tmp_path, capsys):
         torch.set_num_threads(before)
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "t"),
                  "--threads", "0"]) == 2
-    assert "--threads must be at least 1" in capsys.readouterr().err
+    assert "--threads: must be a whole number from 1 to 256, got 0" in capsys.readouterr().err
 
 
 def test_config_upper_bounds(img, tmp_path, capsys):
-    with pytest.raises(ConfigError, match="max_size must be at most 4096"):
+    with pytest.raises(ConfigError, match="max_size must be a whole number from 8 to 4096"):
         singan.make_config("paper", max_size=5000)
     assert main(["train", str(img), "--out", str(tmp_path / "r"), "--max-channels", "5000",
                  "--quiet"]) == 2
-    assert "max_channels must be at most 1024" in capsys.readouterr().err
+    assert "--max-channels: must be a whole number from 1 to 1024" in capsys.readouterr().err

@@ -153,7 +153,7 @@ def test_bad_model_zips_give_a_message(client, ui_server, trained, tmp_path):
 
 
 def test_bad_settings_and_missing_run_give_a_message(client):
-    with pytest.raises(AppError, match="min_size must be at least 8"):
+    with pytest.raises(AppError, match="min_size must be a whole number from 8 to 4096"):
         client.predict(*train_args(None, "x", min_size=4), api_name="/train")
     with pytest.raises(AppError, match="No run selected"):
         client.predict(None, 0, 1, 0, 1.0, 1.0, api_name="/sample")

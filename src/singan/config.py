@@ -7,10 +7,43 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .bounds import Bound, brief
 from .errors import ConfigError
 
 MODES = ("generation", "sr", "animation")
 MAX_SIDE = 4096  # largest max_size (long side of the finest training scale)
+BOOL_FIELDS = ("noise_padding", "redraw_z_rec", "quantize_8bit")
+
+# Type and range of every numeric setting (checked by `validated`, so by the CLI, the web app and
+# for every config.json loaded). The upper bounds keep a config from elsewhere from asking for
+# absurd allocations; the cross-field rules are in `validated`.
+FIELD_BOUNDS: dict[str, Bound] = {
+    "max_size": Bound(int, 8, MAX_SIDE),
+    "min_size": Bound(int, 8, MAX_SIDE),
+    "scale_factor_init": Bound(float, 0, 1, lo_open=True, hi_open=True),
+    "num_layers": Bound(int, 2, 32),
+    "base_channels": Bound(int, 1, 1024),
+    "max_channels": Bound(int, 1, 1024),
+    "channels_double_every": Bound(int, 1, 64),
+    "noise_amp_scale": Bound(float, 0, 100),
+    "iters": Bound(int, 1, 1_000_000),
+    "iters_finest": Bound(int, 0, 1_000_000),
+    "crop_size": Bound(int, 0, MAX_SIDE),
+    "prev_pool": Bound(int, 0, 4096),
+    "d_steps": Bound(int, 1, 100),
+    "g_steps": Bound(int, 1, 100),
+    "gp_every": Bound(int, 1, 100),
+    "lr_g": Bound(float, 0, 10, lo_open=True),
+    "lr_d": Bound(float, 0, 10, lo_open=True),
+    "beta1": Bound(float, 0, 1, hi_open=True),
+    "beta2": Bound(float, 0, 1, hi_open=True),
+    "lr_decay_at": Bound(float, 0, 1, lo_open=True),
+    "lr_gamma": Bound(float, 0, 1, lo_open=True),
+    "gp_weight": Bound(float, 0, 1e6),
+    "rec_weight": Bound(float, 0, 1e6),
+    "train_depth": Bound(int, 1, 64),
+    "lr_scale": Bound(float, 0, 10, lo_open=True),
+}
 
 
 @dataclass(frozen=True)
@@ -101,42 +134,25 @@ class SinGANConfig:
             if not ok:
                 raise ConfigError(msg)
 
-        need(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        need(self.min_size >= 8, f"min_size must be at least 8, got {self.min_size}")
+        need(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {brief(self.mode)}")
+        need(self.norm in ("batch", "none"), f"norm must be batch or none, got {brief(self.norm)}")
+        need(type(self.kernel_size) is int and self.kernel_size in (1, 3, 5, 7),
+             "kernel_size must be 1, 3, 5 or 7")
+        need(type(self.noise_channels) is int and self.noise_channels in (1, 3),
+             f"noise_channels must be 1 or 3, got {brief(self.noise_channels)}")
+        for name in BOOL_FIELDS:
+            need(isinstance(getattr(self, name), bool), f"{name} must be true or false")
+        for name, bound in FIELD_BOUNDS.items():  # type, finiteness and range of every number
+            bound.check(getattr(self, name), name)
         need(self.max_size >= self.min_size,
              f"max_size ({self.max_size}) must be at least min_size ({self.min_size})")
-        need(0.0 < self.scale_factor_init < 1.0, "scale_factor_init must be in (0, 1)")
-        need(self.num_layers >= 2, "num_layers must be at least 2")
-        need(self.kernel_size in (1, 3, 5, 7), "kernel_size must be 1, 3, 5 or 7")
-        need(self.base_channels >= 1 and self.max_channels >= self.base_channels,
-             "base_channels must be >= 1 and max_channels >= base_channels")
-        need(self.channels_double_every >= 1, "channels_double_every must be >= 1")
-        need(self.norm in ("batch", "none"), f"norm must be batch or none, got {self.norm!r}")
-        need(self.noise_amp_scale >= 0, "noise_amp_scale must be >= 0")
-        need(self.noise_channels in (1, 3), f"noise_channels must be 1 or 3, got "
-             f"{self.noise_channels!r}")
-        need(self.iters >= 1, f"iters must be at least 1, got {self.iters}")
-        need(self.iters_finest >= 0, "iters_finest must be >= 0")
-        need(self.prev_pool >= 0, "prev_pool must be >= 0")
+        need(self.max_channels >= self.base_channels,
+             f"max_channels ({self.max_channels}) must be at least base_channels "
+             f"({self.base_channels})")
         need(self.crop_size == 0 or self.crop_size >= 16,
              f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
-        need(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")
-        need(1 <= self.gp_every <= self.d_steps,
+        need(self.gp_every <= self.d_steps,
              f"gp_every must be between 1 and d_steps ({self.d_steps}), got {self.gp_every}")
-        for name in ("lr_g", "lr_d", "lr_scale"):
-            need(getattr(self, name) > 0, f"{name} must be > 0")
-        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
-        need(0 < self.lr_decay_at <= 1, "lr_decay_at must be in (0, 1]")
-        need(0 < self.lr_gamma <= 1, "lr_gamma must be in (0, 1]")
-        need(self.gp_weight >= 0 and self.rec_weight >= 0, "gp_weight and rec_weight must be >= 0")
-        need(self.train_depth >= 1, "train_depth must be >= 1")
-        # Upper bounds: a run folder from elsewhere must not ask for absurd allocations.
-        need(self.max_size <= MAX_SIDE, f"max_size must be at most {MAX_SIDE}, got {self.max_size}")
-        need(self.max_channels <= 1024, "max_channels must be at most 1024")
-        need(self.num_layers <= 32, "num_layers must be at most 32")
-        need(self.d_steps <= 100 and self.g_steps <= 100, "d_steps and g_steps must be <= 100")
-        need(self.train_depth <= 64, "train_depth must be at most 64")
-        need(self.prev_pool <= 4096, "prev_pool must be at most 4096")
         return self
 
     def replace(self, **changes: Any) -> SinGANConfig:
@@ -157,7 +173,7 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
     elif type_name == "str":
         if isinstance(value, str):
             return value
-    raise ConfigError(f"config field {name!r} must be {type_name}, got {value!r}")
+    raise ConfigError(f"config field {name!r} must be {type_name}, got {brief(value)}")
 
 
 # Presets. `paper` is the paper's configuration; `tiny` is for the demo and the tests; `fast`

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from .bounds import check_seed
 from .errors import ConfigError
 from .models import SinGAN
 from .resize import resize
@@ -70,7 +71,7 @@ def generate(model: SinGAN, num_samples: int = 1, *, start_scale: int = 0,
         # may round differently from single ones.
         outs = []
         for i, s in enumerate(seeds):
-            gen = torch.Generator(device=model.device).manual_seed(int(s))
+            gen = torch.Generator(device=model.device).manual_seed(check_seed(s, "seed"))
             img = None if start_image is None else \
                 start_image[i:i + 1] if start_image.shape[0] > 1 else start_image
             nz = None if noise is None else {k: v[i:i + 1] for k, v in noise.items()}

@@ -349,7 +349,7 @@ def _cases() -> list[Case]:
              _run_case("full", _edit_config(_set("scale_factor", float("nan"))))),
         Case("config_huge_sizes", R, "sizes",
              _run_case("full", _edit_config(_set("sizes", [[100_000, 100_000]] * 64)))),
-        Case("config_huge_channels", R, "max_channels must be at most",
+        Case("config_huge_channels", R, "max_channels must be a whole number from 1 to 1024",
              _run_case("full", _edit_config(_set("max_channels", 10**9, "config")))),
         Case("config_not_json", R, "not valid JSON",
              _run_case("full", _write_file("config.json", b"{'config': 1"))),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
+from ..bounds import check_seed
 from ..errors import ConfigError, InputError, InputNotice
 from ..images import image_to_tensor, to_rgb
 from ..models import SinGAN
@@ -57,7 +58,7 @@ def random_generator(model: SinGAN, seed: int | None,
         raise ConfigError("give either seed or generator, not both")
     if seed is None:
         return generator
-    return torch.Generator(device=model.device).manual_seed(int(seed))
+    return torch.Generator(device=model.device).manual_seed(check_seed(seed))
 
 
 def own_generator(model: SinGAN, generator: torch.Generator | None) -> torch.Generator:

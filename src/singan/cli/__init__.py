@@ -20,13 +20,14 @@ from . import sample as sample_cmd
 from . import sr as sr_cmd
 from . import train as train_cmd
 from . import ui as ui_cmd
-from .common import HelpFormatter
+from .common import HelpFormatter, Parser
 
-COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd, ui_cmd]  # apps: paint, edit, harmonize, animate
+# apps registers paint, edit, harmonize and animate
+COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd, ui_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="singan", formatter_class=HelpFormatter,
         description="Learn a generative model from a single image (SinGAN) and use it.",
         epilog="Run `singan COMMAND --help` for a command's options and examples.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .. import images
+from .. import bounds, images
 from ..apps import animate, edit, harmonize, paint_to_image, write_animation
 from ..apps.animate import check_format
 from ..apps.common import as_image, check_ready, injection_scales
@@ -17,7 +17,7 @@ from ..apps.masks import prepare_mask
 from ..errors import CommandError, RunError
 from ..models import SinGAN
 from ..run import load, load_train_state
-from .common import (HelpFormatter, add_device_args, add_limit_args, check_free,
+from .common import (HelpFormatter, add_device_args, add_limit_args, bounded, check_free,
                      check_image_path, resolve_device, say)
 
 # Default injection scales, counted from the coarsest (paint) or the finest (edit, harmonize).
@@ -109,7 +109,7 @@ def add_common(p: argparse.ArgumentParser, command: str, out_help: str) -> None:
     p.add_argument("--start-scale", type=start_scale_arg, default=None, metavar="K|all",
                    help=f"scale to start at (0 = coarsest); 'all' writes one file per valid "
                         f"scale, FILE_scaleK; default: {DEFAULT_SCALE_HELP[command]}")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=bounded(bounds.SEED), default=0, help="random seed")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no messages or progress bars")
     add_device_args(p)
@@ -151,7 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", action="store_true",
                    help="map the paint to the 5 main colours of the training image and "
                         "fine-tune the injection scale on such colours first (slower)")
-    p.add_argument("--fine-tune", type=int, default=None, metavar="ITERS",
+    p.add_argument("--fine-tune", type=bounded(bounds.FINE_TUNE), default=None, metavar="ITERS",
                    help="with --quantize: fine-tuning iterations (default: as many as the scale "
                         "was trained with; 0 = none)")
     p.set_defaults(func=run_paint)
@@ -173,7 +173,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_common(p, name, "output image file (the blended result)")
         p.add_argument("--save-raw", action="store_true",
                        help="also write the unblended output as FILE_raw")
-        p.add_argument("--fine-tune", type=int, default=0, metavar="ITERS",
+        p.add_argument("--fine-tune", type=bounded(bounds.FINE_TUNE), default=0, metavar="ITERS",
                        help="first fine-tune the finest scales on this image for ITERS "
                             "iterations (ConSinGAN; often much better, takes minutes on CPU)")
         p.set_defaults(func=fn)
@@ -188,11 +188,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=HelpFormatter)
     p.add_argument("run", help="run folder trained with --mode animation")
     add_common(p, "animate", "output file, .gif or .mp4 (MP4 needs `pip install singan[video]`)")
-    p.add_argument("--frames", type=int, default=100, help="number of frames")
-    p.add_argument("--fps", type=float, default=10, help="frames per second")
-    p.add_argument("--alpha", type=float, default=0.1,
+    p.add_argument("--frames", type=bounded(bounds.FRAMES), default=100, help="number of frames")
+    p.add_argument("--fps", type=bounded(bounds.FPS), default=10, help="frames per second")
+    p.add_argument("--alpha", type=bounded(bounds.ANIMATION_WEIGHT), default=0.1,
                    help="pull towards the training image (0: free walk, 1: frozen)")
-    p.add_argument("--beta", type=float, default=0.9,
+    p.add_argument("--beta", type=bounded(bounds.ANIMATION_WEIGHT), default=0.9,
                    help="smoothness of the motion (the paper uses 0.80 to 0.95)")
     p.set_defaults(func=run_animate)
 
@@ -226,8 +226,6 @@ def run_paint(args: argparse.Namespace) -> int:
 
 def _run_blend(args: argparse.Namespace, fn) -> int:
     tags = ("", "raw") if args.save_raw else ("",)
-    if args.fine_tune < 0:
-        raise CommandError("--fine-tune must be >= 0")
     model, scales, paths = _prepare(args, tags)
     image = as_image(images.read_image(args.image, max_pixels=args.max_pixels), model, args.image)
     mask = prepare_mask(images.open_image(args.mask, max_pixels=args.max_pixels), model, args.mask)
@@ -255,10 +253,6 @@ def run_harmonize(args: argparse.Namespace) -> int:
 def run_animate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_format(out)
-    if args.frames < 1:
-        raise CommandError("--frames must be at least 1")
-    if not args.fps > 0:
-        raise CommandError("--fps must be > 0")
     model = load_model(args)
     check_ready(model, "animation", "animation")
     scales = chosen_scales(args, model, range(model.num_scales))

@@ -7,13 +7,17 @@ import dataclasses
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 
+from .. import bounds
+from ..bounds import Bound, brief
 from ..budget import MAX_PIXELS, MAX_PIXELS_ENV
-from ..config import DEFAULT_PRESET, PRESETS, SinGANConfig
+from ..config import DEFAULT_PRESET, FIELD_BOUNDS, PRESETS, SinGANConfig
 from ..errors import CommandError
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter,
@@ -29,12 +33,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter,
 def add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=bounded(bounds.THREADS), default=None,
                    help="CPU threads for PyTorch (default: PyTorch's choice)")
 
 
 def add_limit_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+    p.add_argument("--max-pixels", type=bounded(bounds.MAX_PIXELS), default=None, metavar="N",
                    help=f"refuse input images (and outputs) with more pixels than this, before "
                         f"decoding them (default: ${MAX_PIXELS_ENV} or {MAX_PIXELS})")
 
@@ -42,9 +46,7 @@ def add_limit_args(p: argparse.ArgumentParser) -> None:
 def resolve_device(name: str, threads: int | None = None) -> torch.device:
     """Turn --device into a torch.device, checking that it exists."""
     if threads is not None:
-        if threads < 1:
-            raise CommandError("--threads must be at least 1")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(bounds.THREADS.check(threads, "--threads"))
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -109,7 +111,9 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
             g.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None,
                            help=helptext)
         else:
-            g.add_argument(_flag(f.name), type={"int": int, "float": float, "str": str}[kind],
+            number = FIELD_BOUNDS.get(f.name)  # kernel_size and noise_channels are choices
+            plain = {"int": int, "float": float, "str": str}[kind]
+            g.add_argument(_flag(f.name), type=bounded(number) if number else plain,
                            default=None, metavar=kind.upper(), help=helptext)
 
 
@@ -195,3 +199,26 @@ class GracefulStop:
     def check(self) -> None:
         if self.signum is not None:
             raise Stopped(self.signum)
+
+
+def bounded(bound: Bound) -> Callable[[str], Any]:
+    """An argparse `type` that parses a flag's number and checks it against `bound` (the
+    declaration in `singan.bounds`), so that inf, nan and out-of-range values never get in."""
+    def parse(text: str) -> Any:
+        try:
+            value = bound.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {bound.describe()}, got "
+                                             f"{brief(text)}") from None
+        if not bound.ok(value):
+            raise argparse.ArgumentTypeError(f"must be {bound.describe()}, got {brief(value)}")
+        return float(value) if bound.kind is float else value
+    parse.__name__ = bound.kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `singan CMD: error: MESSAGE` (the usage is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")

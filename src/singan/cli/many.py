@@ -22,7 +22,7 @@ from ..run import load
 from ..run.layout import CONFIG_NAME, TRAIN_MANY_LOG_NAME
 from .common import (HelpFormatter, add_config_args, config_argv, config_overrides,
                      resolve_device, say)
-from .sampling import add_sample_args, check_sample_args, write_samples
+from .sampling import add_sample_args, write_samples
 
 TRAIN_EXAMPLES = f"""\
 examples:
@@ -249,7 +249,6 @@ def _duration(seconds: float) -> str:
 
 
 def run_sample_many(args: argparse.Namespace) -> int:
-    check_sample_args(args)
     runs = Path(args.runs)
     if not runs.is_dir():
         raise CommandError(f"{runs}: no such folder")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..run import load
 from .common import HelpFormatter, resolve_device, say
-from .sampling import add_sample_args, check_sample_args, write_samples
+from .sampling import add_sample_args, write_samples
 
 OOM_ADVICE = "ask for a smaller output (--height/--width, --scale-h/--scale-w) or use --device cpu"
 
@@ -30,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sample_args(args)
     device = resolve_device(args.device, args.threads)
     model = load(args.run, device=device)
     out = Path(args.out)

@@ -6,26 +6,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import images
-from .. import budget
+from .. import bounds, budget, images
 from ..errors import CommandError
+from ..files import MIN_SIDE
 from ..sample import generate, scale_sizes
-from .common import add_device_args, add_limit_args
+from .common import add_device_args, add_limit_args, bounded
 
 
 def add_sample_args(p: argparse.ArgumentParser) -> None:
     """The sampling flags shared with `singan sample-many`."""
-    p.add_argument("--num", type=int, default=8, help="number of samples")
-    p.add_argument("--start-scale", type=int, default=0,
+    p.add_argument("--num", type=bounded(bounds.COUNT), default=8, help="number of samples")
+    p.add_argument("--start-scale", type=bounded(bounds.SCALE), default=0,
                    help="first scale that gets random noise (0 = coarsest, most variety); "
                         "coarser scales replay the training image")
-    p.add_argument("--scale-h", type=float, default=1.0, help="output height / training height")
-    p.add_argument("--scale-w", type=float, default=1.0, help="output width / training width")
-    p.add_argument("--height", type=int, default=None, help="exact output height in px")
-    p.add_argument("--width", type=int, default=None, help="exact output width in px")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--scale-h", type=bounded(bounds.RELATIVE_SIZE), default=1.0,
+                   help="output height / training height")
+    p.add_argument("--scale-w", type=bounded(bounds.RELATIVE_SIZE), default=1.0,
+                   help="output width / training width")
+    p.add_argument("--height", type=bounded(bounds.SIDE), default=None,
+                   help="exact output height in px")
+    p.add_argument("--width", type=bounded(bounds.SIDE), default=None,
+                   help="exact output width in px")
+    p.add_argument("--seed", type=bounded(bounds.SEED), default=0,
                    help="seed of the first sample; sample i uses seed + i (file seedNNNN.png)")
-    p.add_argument("--batch", type=int, default=16, help="samples generated at once")
+    p.add_argument("--batch", type=bounded(bounds.BATCH), default=16,
+                   help="samples generated at once")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--quiet", action="store_true")
     add_device_args(p)
@@ -42,25 +47,15 @@ def output_size(model, args) -> tuple[int, int] | None:
     return h, w
 
 
-def check_sample_args(args: argparse.Namespace) -> None:
-    if args.num < 1:
-        raise CommandError("--num must be at least 1")
-    if args.batch < 1:
-        raise CommandError("--batch must be at least 1")
-    if not (0 < args.scale_h <= 16 and 0 < args.scale_w <= 16):
-        raise CommandError("--scale-h and --scale-w must be in (0, 16]")
-    for name in ("height", "width"):
-        v = getattr(args, name)
-        if v is not None and not 8 <= v <= 8192:
-            raise CommandError(f"--{name} must be between 8 and 8192")
-
-
 def write_samples(model, out: Path, args: argparse.Namespace) -> None:
     """Draw args.num samples (seeds args.seed, args.seed + 1, ...) into out/seedNNNN.png."""
     if not 0 <= args.start_scale < model.num_scales:
         raise CommandError(f"--start-scale must be between 0 and {model.num_scales - 1}")
     size = output_size(model, args)
     h, w = scale_sizes(model, args.scale_h, args.scale_w, size)[-1]
+    if min(h, w) < MIN_SIDE:
+        raise CommandError(f"the output would be {w}x{h} px; --scale-h, --scale-w, --height and "
+                           f"--width must give at least {MIN_SIDE} px per side")
     budget.check_output_size(h, w, model.config, batch=min(args.batch, args.num),
                              available=budget.available_memory(model.device),
                              max_pixels=args.max_pixels)

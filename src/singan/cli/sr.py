@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..apps import super_resolve
-from .. import budget
+from .. import bounds, budget
 from ..config import DEFAULT_PRESET, sr_config, sr_steps
 from ..errors import CommandError
 from ..images import load_image, save_image
@@ -15,7 +15,7 @@ from ..resize import resize
 from ..run import load, read_run_info, train_run
 from ..run.layout import has_config
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
-                     add_limit_args, check_free, check_image_path, config_overrides,
+                     add_limit_args, bounded, check_free, check_image_path, config_overrides,
                      resolve_device, say, use_cudnn_benchmark)
 from .progress import cpu_hint, run_training, train_message
 
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "already holds a model trained on IMAGE is reused.",
         epilog=EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("image", help="the low-resolution image")
-    p.add_argument("--factor", type=float, required=True,
+    p.add_argument("--factor", type=bounded(bounds.SR_FACTOR), required=True,
                    help="enlargement; the output is round(F x width) x round(F x height)")
     p.add_argument("--out", required=True, help="output image file")
     p.add_argument("--run", default=None,
@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_args(p)
     add_cuda_graphs_arg(p)
     add_limit_args(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed (training and noise)")
+    p.add_argument("--seed", type=bounded(bounds.SEED), default=0,
+                   help="random seed (training and noise)")
     p.add_argument("--force", action="store_true", help="overwrite the output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .. import images
+from .. import bounds, images
 from ..budget import format_bytes, training_memory
 from ..config import DEFAULT_PRESET, MODES, make_config
 from ..data import default_image
@@ -16,7 +16,7 @@ from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
-                     add_limit_args, config_overrides, resolve_device, use_cudnn_benchmark)
+                     add_limit_args, bounded, config_overrides, resolve_device, use_cudnn_benchmark)
 from .progress import cpu_hint, resume_message, run_training, train_message
 
 EXAMPLES = """\
@@ -43,13 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     add_device_args(p)
     add_limit_args(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=bounded(bounds.SEED), default=0, help="random seed")
     add_cuda_graphs_arg(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last finished scale")
     p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
-    p.add_argument("--log-every", type=int, default=25, metavar="N",
+    p.add_argument("--log-every", type=bounded(bounds.LOG_EVERY), default=25, metavar="N",
                    help=f"write losses to {STATS_NAME} every N iterations")
     p.add_argument("-n", "--dry-run", action="store_true",
                    help="print the resolved configuration and scale sizes, then exit")
@@ -58,8 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if args.log_every < 1:
-        raise CommandError("--log-every must be at least 1")
     if args.resume:
         return _resume(args, out)
     preset = args.preset or DEFAULT_PRESET

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import bounds
 from ..errors import CommandError
-from .common import HelpFormatter, add_device_args, resolve_device, say
+from .common import HelpFormatter, add_device_args, bounded, resolve_device, say
 
 EXAMPLES = """\
 examples:
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "there")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (0.0.0.0 exposes the app to your network)")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--port", type=bounded(bounds.PORT), default=7860, help="port to listen on")
     add_device_args(p)
     p.set_defaults(func=run)
 
@@ -36,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from ..ui import build_app, launch
     from ..ui.runs import Workers
 
-    if not 1 <= args.port <= 65535:
-        raise CommandError("--port must be between 1 and 65535")
     device = resolve_device(args.device, args.threads)
     runs = Path(args.runs)
     if runs.exists() and not runs.is_dir():

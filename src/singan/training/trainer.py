@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..bounds import check_seed
 from ..config import SinGANConfig
 from ..models import Discriminator, SinGAN
 from ..pyramid import PyramidGeometry, build_pyramid, geometry_for
@@ -86,7 +87,7 @@ class Trainer:
         reals = build_pyramid(image.to(device=device, dtype=torch.float32), geo,
                               quantize=config.quantize_8bit)
         model.set_reals(reals)
-        gen = torch.Generator(device=device).manual_seed(int(seed))
+        gen = torch.Generator(device=device).manual_seed(check_seed(seed))
         return cls(model, generator=gen, log_every=log_every, cuda_graphs=cuda_graphs)
 
     @classmethod
