@@ -216,11 +216,19 @@ def test_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path):
 
 
 def test_leftover_temp_files_are_removed_when_training_starts(tmp_path, image_file):
-    """Temporary files of a killed writer go; a user's files stay."""
+    """Exactly the temporary files of singan's own atomic writes (and of its lock, for a process
+    that is gone) are removed; anything else, however alike, is the user's and stays."""
     run = tmp_path / "run"
     (run / "previews").mkdir(parents=True)
-    (run / ".model.safetensors.abc123.tmp").write_bytes(b"partial")
-    (run / "previews" / ".scale_00.png.x.tmp").write_bytes(b"partial")
-    (run / "notes.tmp").write_bytes(b"the user's")
+    (run / ".model.safetensors.ab_c1234.tmp").write_bytes(b"partial")
+    (run / "previews" / ".scale_00.png.x1y2z3w4.tmp").write_bytes(b"partial")
+    (run / f".lock.{2**22 + 12345}.0123abcd.tmp").write_text("{}")  # no such process
     assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 0
-    assert sorted(p.name for p in run.rglob("*.tmp")) == ["notes.tmp"]
+    assert not [p.name for p in run.rglob("*.tmp")]
+    # In a run folder retrained with --force, a user's look-alikes stay untouched.
+    users = [run / "notes.tmp", run / ".model.safetensors.abc123.tmp", run / ".x.abcdefgh.tmp",
+             run / "previews" / ".scale_00.png.x.tmp"]
+    for p in users:
+        p.write_text("the user's")
+    assert main(["train", str(image_file), "--out", str(run), "--force"] + QUICK_CLI) == 0
+    assert all(p.read_text() == "the user's" for p in users)

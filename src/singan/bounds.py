@@ -25,6 +25,18 @@ def brief(value: Any, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def clip(text: str, limit: int = 64) -> str:
+    """A string from a file, cut to `limit` characters for a message."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def brief_names(names: list[str], count: int = 5) -> str:
+    """Up to `count` names (each cut short) for a message, then '...'."""
+    shown = ", ".join(n if len(n) <= 40 else n[:37] + "..." for n in names[:count])
+    return shown + (" ..." if len(names) > count else "")
+
+
 @dataclass(frozen=True)
 class Bound:
     """An int or a finite float in [lo, hi] (either end open with `lo_open`/`hi_open`, either

@@ -53,6 +53,18 @@ def available_memory(device: Any) -> int | None:
         return None
 
 
+# Reading an image file into a float tensor holds, at its peak, the decoded pixels, their RGB copy,
+# a float32 array and float32 tensors: 35-40 bytes per pixel measured (bench/memory.py image:
+# 4000 and 7000 px PNGs).
+IMAGE_BYTES_PER_PIXEL = 40
+TENSOR_BYTES_PER_PIXEL = 12  # the (1, 3, H, W) float32 image kept while training
+
+
+def image_memory(height: int, width: int) -> int:
+    """Estimated peak bytes for reading an image file of height x width into a tensor."""
+    return IMAGE_BYTES_PER_PIXEL * height * width
+
+
 def format_bytes(n: float) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB / 10 else f"{n / 2**20:.0f} MiB"
 
@@ -89,6 +101,29 @@ def check_output_size(height: int, width: int, config: Any, *, batch: int = 1,
     return need
 
 
+def animation_memory(config: Any, sizes: list[tuple[int, int]], frames: int,
+                     batch: int = 16) -> int:
+    """Estimated peak bytes of animating `frames` frames (`apps.animate` and writing them): the
+    noise walk of every scale and the frames (each built in pieces and joined, so twice), their
+    8-bit copy, and the batch being generated."""
+    pad = 2 * config.pad if config.noise_padding else 0
+    walks = 2 * 4 * 3 * frames * sum((h + pad) * (w + pad) for h, w in sizes)
+    h, w = sizes[-1]
+    return walks + frames * 3 * h * w * (2 * 4 + 1) + \
+        generation_memory(config, h, w, min(batch, frames))
+
+
+def check_animation_size(config: Any, sizes: list[tuple[int, int]], frames: int, *,
+                         available: int | None = None) -> int:
+    """Refuse an animation whose estimated memory (`animation_memory`) exceeds `available`."""
+    need = animation_memory(config, sizes, frames)
+    if available is not None and need > available:
+        raise ConfigError(f"{frames} frames of {sizes[-1][1]}x{sizes[-1][0]} need about "
+                          f"{format_bytes(need)} of memory, more than the "
+                          f"{format_bytes(available)} available; ask for fewer --frames")
+    return need
+
+
 # Calibration of `training_memory` on CPU (bench/memory.py; within 0.95-1.1x of the measured
 # peak for 64-256 px and 32-64 channels): bytes per activation (pixel x channel x layer) for one
 # learning generator plus the critic with its gradient-penalty graph, per extra learning
@@ -105,10 +140,10 @@ POOL_CHUNK_FLOATS = 1 << 26
 POOL_CHAIN_ACTS = 4.5
 
 
-def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
+def training_memory(config: Any, sizes: list[tuple[int, int]], image_pixels: int = 0) -> int:
     """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates;
     scales larger than `crop_size` train on crops of that side; a `prev_pool` of random inputs
-    is held at full size)."""
+    is held at full size), plus the full-size image of `image_pixels` kept meanwhile."""
     c, p = config, config.pad
     crop = c.crop_size or 1 << 30
     peak = 0
@@ -125,7 +160,7 @@ def training_memory(config: Any, sizes: list[tuple[int, int]]) -> int:
                             (wp + 2 * p))
             need = max(need + pool, pool + pool_before + POOL_CHAIN_ACTS * chain)
         peak = max(peak, need)
-    return int(peak) + TRAIN_BASE_BYTES
+    return int(peak) + TRAIN_BASE_BYTES + TENSOR_BYTES_PER_PIXEL * image_pixels
 
 
 def check_training_memory(need: int, device: Any, max_size: int) -> None:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .bounds import Bound, brief
+from .bounds import Bound, brief, brief_names
 from .errors import ConfigError
 
 MODES = ("generation", "sr", "animation")
@@ -121,7 +121,7 @@ class SinGANConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown and not allow_unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown config field(s): {brief_names(unknown)}")
         values = {}
         for name, value in data.items():
             if name in fields:

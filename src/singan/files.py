@@ -33,7 +33,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors
 
-from .budget import MAX_PIXELS_ENV, pixel_limit
+from .budget import MAX_PIXELS_ENV, format_bytes, image_memory, pixel_limit
+from .bounds import brief, brief_names
 from .errors import InputError, RunError, SinGANError, notice
 
 MIN_SIDE = 8  # smallest accepted image side
@@ -76,10 +77,12 @@ def check_file(path: str | os.PathLike, what: str = "file",
 
 
 def decode_image(path: str | os.PathLike, *, max_pixels: int | None = None,
-                 min_side: int = MIN_SIDE) -> Image.Image:
+                 min_side: int = MIN_SIDE, available: int | None = None) -> Image.Image:
     """Open and decode an image file: first frame, EXIF rotation applied, mode unchanged.
 
-    The size in the header is checked against the pixel limit before any pixel is decoded.
+    The size in the header is checked against the pixel limit before any pixel is decoded, and
+    with `available` (bytes free) the memory that decoding it into a tensor takes
+    (`budget.image_memory`) against that.
     An animated file gives its first frame and an `InputNotice`; so does each warning of the
     decoder (e.g. a truncated but readable TIFF).
     """
@@ -89,7 +92,7 @@ def decode_image(path: str | os.PathLike, *, max_pixels: int | None = None,
     limit = pixel_limit(max_pixels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out, animated = _decode(path, limit, min_side)
+        out, animated = _decode(path, limit, min_side, available)
     if animated:
         notice(f"{path}: animated image; using its first frame")
     # Pillow warns above its own pixel limit; ours, checked in _decode, is the one that applies.
@@ -100,7 +103,8 @@ def decode_image(path: str | os.PathLike, *, max_pixels: int | None = None,
     return out
 
 
-def _decode(path: str | os.PathLike, limit: int, min_side: int) -> tuple[Image.Image, bool]:
+def _decode(path: str | os.PathLike, limit: int, min_side: int,
+            available: int | None) -> tuple[Image.Image, bool]:
     try:
         im = Image.open(path)
     except UnidentifiedImageError:
@@ -113,6 +117,11 @@ def _decode(path: str | os.PathLike, limit: int, min_side: int) -> tuple[Image.I
         raise InputError(f"{path}: cannot read image header ({_describe(e)})") from None
     with im:
         w, h = im.size
+        need = image_memory(h, w)
+        if available is not None and w * h <= limit and need > available:
+            raise InputError(f"{path}: reading this {w}x{h} image needs about "
+                             f"{format_bytes(need)} of memory, more than the "
+                             f"{format_bytes(available)} free; use a smaller image")
         if w * h > limit:
             raise InputError(f"{path}: image is {w}x{h} = {w * h} pixels, more than the limit "
                              f"of {limit}; refused before decoding (raise the limit with "
@@ -179,7 +188,7 @@ def read_safetensors_header(path: str | os.PathLike,
         with open(path, "rb") as f:
             n = int.from_bytes(f.read(8), "little")
             if n > MAX_HEADER_BYTES or n > size - 8:
-                raise error(f"{path}: corrupt or truncated safetensors file (header length {n} "
+                raise error(f"{path}: corrupt or truncated safetensors file (its header length "
                             f"is larger than the {'file' if n > size - 8 else 'limit'})")
             raw = f.read(n)
     except OSError as e:
@@ -199,7 +208,7 @@ def read_safetensors_header(path: str | os.PathLike,
     specs = {}
     for name, entry in header.items():
         specs[name] = _check_entry(entry, data_len, lambda msg, name=name: error(
-            f"{path}: corrupt or truncated safetensors file (tensor {name!r}: {msg})"))
+            f"{path}: corrupt or truncated safetensors file (tensor {brief(name)}: {msg})"))
     return specs, meta
 
 
@@ -208,7 +217,7 @@ def _check_entry(entry: Any, data_len: int, fail) -> TensorSpec:
         raise fail("entry is not an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if dtype not in SAFETENSORS_DTYPES:
-        raise fail(f"unsupported dtype {dtype!r}")
+        raise fail("unsupported dtype")
     if not (isinstance(shape, list) and len(shape) <= 8 and all(
             type(v) is int and 0 <= v < 2**40 for v in shape)):
         raise fail("bad shape")
@@ -228,14 +237,14 @@ def compare_specs(found: dict[str, TensorSpec], expected: dict[str, TensorSpec],
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+            parts.append(f"missing {brief_names(missing)}")
         if extra:
-            parts.append(f"unexpected {', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""))
+            parts.append(f"unexpected {brief_names(extra)}")
         raise error(f"{path}: tensors do not match the config ({'; '.join(parts)})")
     for k, (dtype, shape) in expected.items():
         if found[k] != (dtype, shape):
-            raise error(f"{path}: tensor {k!r} has shape {found[k][1]} {found[k][0]}, expected "
-                        f"{shape} {dtype}")
+            raise error(f"{path}: tensor {brief(k)} has shape {found[k][1]} {found[k][0]}, "
+                        f"expected {shape} {dtype}")
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -252,7 +261,9 @@ def atomic_write(path: Path, write) -> Path:
     """Write a file through a temporary file in the same folder and rename it into place.
 
     `write` receives a binary file object. A crash (even SIGKILL or a full disk) leaves either
-    the old file or the new one, never a mix; the temporary file is removed on errors.
+    the old file or the new one, never a mix; the temporary file is removed on errors. The rename
+    replaces a symbolic link at `path` instead of writing through it. An OSError (a full disk)
+    names `path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,14 +275,24 @@ def atomic_write(path: Path, write) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and not e.filename:
+            e.filename = str(path)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def open_append(path: str | os.PathLike, binary: bool = False):
+    """Open a file for appending (created if missing) without following a symbolic link: a link
+    at `path` raises OSError (ELOOP) instead of letting the writes land where it points."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o666)
+    return os.fdopen(fd, "ab") if binary else os.fdopen(fd, "a", encoding="utf-8")
 
 
 def _fsync_dir(folder: Path) -> None:

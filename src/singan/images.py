@@ -19,7 +19,7 @@ from .files import MIN_SIDE, atomic_write, decode_image
 
 
 def open_image(path: str | os.PathLike, *, max_pixels: int | None = None,
-               min_side: int = MIN_SIDE) -> Image.Image:
+               min_side: int = MIN_SIDE, available: int | None = None) -> Image.Image:
     """Open and decode an image file (first frame, EXIF rotation applied, mode unchanged).
 
     Raises InputError with the file name for a missing path, a folder, a symbolic-link loop, an
@@ -27,12 +27,14 @@ def open_image(path: str | os.PathLike, *, max_pixels: int | None = None,
     `max_pixels` pixels (default: $SINGAN_MAX_PIXELS or MAX_PIXELS; checked before decoding).
     An animated image gives its first frame and a `InputNotice` warning.
     """
-    return decode_image(path, max_pixels=max_pixels, min_side=min_side)
+    return decode_image(path, max_pixels=max_pixels, min_side=min_side, available=available)
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image.Image:
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None,
+               available: int | None = None) -> Image.Image:
     """Open an image file as 8-bit RGB (see `open_image` for the checks). Also reads paints."""
-    return _converted(path, open_image(path, max_pixels=max_pixels), to_rgb)
+    return _converted(path, open_image(path, max_pixels=max_pixels, available=available),
+                      to_rgb)
 
 
 def _converted(path, im: Image.Image, convert) -> Any:
@@ -112,9 +114,11 @@ def tensor_to_image(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(a.permute(1, 2, 0).cpu().numpy(), mode="RGB")
 
 
-def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> torch.Tensor:
-    """Read an image file as a (1, 3, H, W) tensor in [-1, 1]."""
-    return image_to_tensor(read_image(path, max_pixels=max_pixels))
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None,
+               available: int | None = None) -> torch.Tensor:
+    """Read an image file as a (1, 3, H, W) tensor in [-1, 1]; with `available` (bytes free),
+    refuse before decoding an image that needs more (`budget.image_memory`)."""
+    return image_to_tensor(read_image(path, max_pixels=max_pixels, available=available))
 
 
 def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:

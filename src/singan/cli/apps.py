@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .. import bounds, images
+from .. import bounds, budget, images
 from ..apps import animate, edit, harmonize, paint_to_image, write_animation
 from ..apps.animate import check_format
 from ..apps.common import as_image, check_ready, injection_scales
@@ -18,7 +18,7 @@ from ..errors import CommandError, RunError
 from ..models import SinGAN
 from ..run import load, load_train_state
 from .common import (HelpFormatter, add_device_args, add_limit_args, bounded, check_free,
-                     check_image_path, resolve_device, say)
+                     check_image_path, path_arg, resolve_device, say)
 
 # Default injection scales, counted from the coarsest (paint) or the finest (edit, harmonize).
 DEFAULT_SCALE_HELP = {
@@ -105,7 +105,7 @@ def progress_bar(quiet: bool, what: str) -> Callable[[int, int], None] | None:
 
 
 def add_common(p: argparse.ArgumentParser, command: str, out_help: str) -> None:
-    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--out", required=True, type=path_arg, help=out_help)
     p.add_argument("--start-scale", type=start_scale_arg, default=None, metavar="K|all",
                    help=f"scale to start at (0 = coarsest); 'all' writes one file per valid "
                         f"scale, FILE_scaleK; default: {DEFAULT_SCALE_HELP[command]}")
@@ -255,6 +255,8 @@ def run_animate(args: argparse.Namespace) -> int:
     check_format(out)
     model = load_model(args)
     check_ready(model, "animation", "animation")
+    budget.check_animation_size(model.config, model.sizes, args.frames,
+                                available=budget.available_memory(model.device))
     scales = chosen_scales(args, model, range(model.num_scales))
     paths = [output_path(out, k if args.start_scale == "all" else None) for k in scales]
     check_free(paths, args.force)

@@ -217,6 +217,14 @@ def bounded(bound: Bound) -> Callable[[str], Any]:
     return parse
 
 
+def path_arg(text: str) -> str:
+    """An argparse `type` for file and folder flags: an empty path (which would mean the current
+    folder) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a file or folder, not an empty path")
+    return text
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: `singan CMD: error: MESSAGE` (the usage is in --help)."""
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..run import load
-from .common import HelpFormatter, resolve_device, say
+from .common import HelpFormatter, path_arg, resolve_device, say
 from .sampling import add_sample_args, write_samples
 
 OOM_ADVICE = "ask for a smaller output (--height/--width, --scale-h/--scale-w) or use --device cpu"
@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw random samples from a trained run",
                        description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("run", help="run folder written by `singan train`")
-    p.add_argument("--out", required=True, help="output folder for the PNG files")
+    p.add_argument("--out", required=True, type=path_arg,
+                   help="output folder for the PNG files")
     add_sample_args(p)
     p.set_defaults(func=run)
 

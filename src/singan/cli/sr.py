@@ -16,7 +16,7 @@ from ..run import load, read_run_info, train_run
 from ..run.layout import has_config
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
                      add_limit_args, bounded, check_free, check_image_path, config_overrides,
-                     resolve_device, say, use_cudnn_benchmark)
+                     path_arg, resolve_device, say, use_cudnn_benchmark)
 from .progress import cpu_hint, run_training, train_message
 
 EXAMPLES = """\
@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", help="the low-resolution image")
     p.add_argument("--factor", type=bounded(bounds.SR_FACTOR), required=True,
                    help="enlargement; the output is round(F x width) x round(F x height)")
-    p.add_argument("--out", required=True, help="output image file")
-    p.add_argument("--run", default=None,
+    p.add_argument("--out", required=True, type=path_arg, help="output image file")
+    p.add_argument("--run", default=None, type=path_arg,
                    help="run folder to reuse, or to train into if it holds no run "
                         "(default: FILE_run next to --out)")
     add_config_args(p)
@@ -75,10 +75,16 @@ def _train(args: argparse.Namespace, run_dir: Path, image, device):
 
 
 def _check_same_image(model, image, run_dir: Path) -> None:
-    """Refuse to enlarge an image with a model trained on another one."""
+    """Refuse to enlarge an image with a model trained on another one.
+
+    A model trained with --max-size learnt a shrunk copy whose sides were rounded up to whole
+    pixels, so the aspect ratios may differ by that rounding (a pixel on each side).
+    """
     real = model.reals[-1]
-    if abs(image.shape[-1] / image.shape[-2] - real.shape[-1] / real.shape[-2]) > 0.01 or \
-            (resize(image.to(real.device), size=real.shape[-2:]) - real).abs().mean() > \
+    (rh, rw), (ih, iw) = real.shape[-2:], image.shape[-2:]
+    rounding = rw / rh * (1 / rh + 1 / rw)
+    if abs(iw / ih - rw / rh) > 0.01 + rounding or \
+            (resize(image.to(real.device), size=(rh, rw)) - real).abs().mean() > \
             SAME_IMAGE_TOLERANCE:
         source = read_run_info(run_dir).get("image", {}).get("source", "another image")
         raise CommandError(f"{run_dir} holds a model trained on another image ({source}); "

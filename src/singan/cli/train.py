@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .. import bounds, images
+from .. import bounds, budget, images
 from ..budget import format_bytes, training_memory
 from ..config import DEFAULT_PRESET, MODES, make_config
 from ..data import default_image
@@ -14,9 +14,10 @@ from ..errors import CommandError
 from ..pyramid import geometry_for
 from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
-from ..run.train import EMBEDDED_SOURCE
+from ..run.train import EMBEDDED_SOURCE, held_pixels
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
-                     add_limit_args, bounded, config_overrides, resolve_device, use_cudnn_benchmark)
+                     add_limit_args, bounded, config_overrides, path_arg, resolve_device,
+                     use_cudnn_benchmark)
 from .progress import cpu_hint, resume_message, run_training, train_message
 
 EXAMPLES = """\
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("image", nargs="?", default=None,
                    help="training image (omit to use the embedded default landscape)")
-    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--out", required=True, type=path_arg, help="run folder to create")
     p.add_argument("--mode", default="generation", choices=MODES,
                    help="generation; sr (for `singan sr`); animation (for `singan animate`)")
     add_config_args(p)
@@ -65,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
     source = args.image or EMBEDDED_SOURCE
     if args.image is None:
         image = images.image_to_tensor(default_image())
-    else:
-        image = images.load_image(args.image, max_pixels=args.max_pixels)
+    else:  # the memory of decoding it is checked before decoding
+        image = images.load_image(args.image, max_pixels=args.max_pixels,
+                                  available=budget.available_memory("cpu"))
     device = resolve_device(args.device, args.threads)
     use_cudnn_benchmark(device, args.cudnn_benchmark)
     geo = geometry_for(config, *image.shape[-2:])
-    need = training_memory(config, list(geo.sizes))
+    need = training_memory(config, list(geo.sizes), held_pixels(image, device))
     cpu_hint(args, preset, device, geo)
     if args.dry_run:
         print(json.dumps({"preset": preset, "config": config.to_dict(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import bounds
 from ..errors import CommandError
-from .common import HelpFormatter, add_device_args, bounded, resolve_device, say
+from .common import HelpFormatter, add_device_args, bounded, path_arg, resolve_device, say
 
 EXAMPLES = """\
 examples:
@@ -20,7 +20,7 @@ examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ui", help="open the web app (needs the `ui` extra: Gradio)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
-    p.add_argument("--runs", default="runs",
+    p.add_argument("--runs", default="runs", type=path_arg,
                    help="folder of run folders: the app lists, creates and serves files only "
                         "there")
     p.add_argument("--host", default="127.0.0.1",

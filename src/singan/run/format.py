@@ -16,14 +16,17 @@ from typing import Any
 import torch
 
 from .._version import __version__
+from ..bounds import MAX_SEED, brief, brief_names
 from ..budget import MAX_PIXELS
 from ..config import SinGANConfig
 from ..errors import ConfigError, RunError
 from ..files import (atomic_write, compare_specs, read_json, read_safetensors_header, read_tensors,
                      state_specs, write_safetensors)
 from ..models import SinGAN
+from ..resize import out_size
 from ..training import TrainState
 from .layout import CONFIG_NAME, MODEL_NAME, STATE_NAME
+from .lock import is_training
 
 FORMAT_VERSION = 1
 
@@ -97,6 +100,26 @@ def save_run(model: SinGAN, run_dir: str | os.PathLike, state: TrainState | None
     return run_dir
 
 
+def is_singan_config(path: str | os.PathLike) -> bool:
+    """Whether a config.json is recognisably singan's (a JSON object with its format and
+    package versions), even if it is damaged otherwise; never raises."""
+    try:
+        info = read_json(path, "a run config", RunError)
+    except RunError:
+        return False
+    return isinstance(info, dict) and "format_version" in info and "singan_version" in info
+
+
+def is_singan_tensors(path: str | os.PathLike) -> bool:
+    """Whether a safetensors file is one singan wrote (its header metadata says so: a model file
+    has `num_trained`, a training state `scale`); never raises and reads no tensor."""
+    try:
+        _, meta = read_safetensors_header(path)
+    except RunError:
+        return False
+    return "format_version" in meta and ("num_trained" in meta or "scale" in meta)
+
+
 def read_run_info(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Read and check config.json of a run folder."""
     run_dir = Path(run_dir)
@@ -118,14 +141,14 @@ def check_run_info(info: Any, path: Path | str) -> dict[str, Any]:
         raise RunError(f"{path}: must hold a JSON object")
     version = info.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise RunError(f"{path}: unsupported format_version {version!r} (this singan reads "
+        raise RunError(f"{path}: unsupported format_version {brief(version)} (this singan reads "
                        f"{FORMAT_VERSION})")
     missing = [k for k in _REQUIRED_RUN_FIELDS if k not in info]
     if missing:
         raise RunError(f"{path}: missing field(s) {', '.join(missing)}")
     unknown = sorted(set(info) - set(_REQUIRED_RUN_FIELDS) - set(OPTIONAL_RUN_FIELDS))
     if unknown:
-        raise RunError(f"{path}: unknown field(s) {', '.join(unknown)} (written by a newer "
+        raise RunError(f"{path}: unknown field(s) {brief_names(unknown)} (written by a newer "
                        f"singan, or edited?)")
     for key, kind in OPTIONAL_RUN_FIELDS.items():
         if key in info and not (isinstance(info[key], kind) and not isinstance(info[key], bool)):
@@ -151,10 +174,28 @@ def check_run_info(info: Any, path: Path | str) -> dict[str, Any]:
     if not (isinstance(sf, (int, float)) and not isinstance(sf, bool) and math.isfinite(sf)
             and 0 < sf <= 1):
         raise RunError(f"{path}: 'scale_factor' must be a number in (0, 1]")
+    if not consistent_sizes(sizes, sf):
+        raise RunError(f"{path}: 'scale_factor' does not match the ratios of 'sizes' (each scale "
+                       f"is the finest times the factor to the power of its distance from it)")
+    for key, hi in (("seed", MAX_SEED),):
+        if key in info and not 0 <= info[key] <= hi:
+            raise RunError(f"{path}: field {key!r} must be between 0 and {hi}")
     info = dict(info)
     info["config"] = config
     info["sizes"] = [tuple(s) for s in sizes]
     return info
+
+
+def consistent_sizes(sizes: list[list[int]], factor: float) -> bool:
+    """Whether pyramid `sizes` (coarsest first) are those the factor gives: scale k is the finest
+    size times factor^(last - k), rounded up (`pyramid.geometry`), to within a pixel. What is
+    derived from a run folder (every resampling between scales) is then bounded by its sizes."""
+    (fh, fw), last = sizes[-1], len(sizes) - 1
+    for k, (h, w) in enumerate(sizes):
+        f = math.pow(factor, last - k)
+        if abs(out_size(fh, f) - h) > 1 or abs(out_size(fw, f) - w) > 1:
+            return False
+    return True
 
 
 def load(run_dir: str | os.PathLike, device: torch.device | str = "cpu", *,
@@ -177,6 +218,9 @@ def load(run_dir: str | os.PathLike, device: torch.device | str = "cpu", *,
         raise RunError(f"{path}: invalid 'num_trained' metadata ({num_trained} for "
                        f"{num_scales} scales)")
     if num_trained < num_scales and not allow_incomplete:
+        if is_training(run_dir):
+            raise RunError(f"{run_dir}: still training ({num_trained} of {num_scales} scales "
+                           f"done); wait for it to finish")
         raise RunError(f"{run_dir}: training stopped after {num_trained} of {num_scales} "
                        f"scales; finish it with `singan train --resume --out {run_dir}`")
     with torch.device("meta"):  # the expected tensors, without allocating them

@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..files import open_append
+
 PARENT_ENV = "SINGAN_PARENT_PID"  # read by singan.cli.worker: stop when this process dies
 GRACE_SECONDS = 60.0  # an interrupted worker gets this long to save its scales
 STOP_SIGNAL = signal.SIGINT if os.name != "nt" else signal.SIGTERM
@@ -65,7 +67,7 @@ class Worker:
         self.started = time.time()  # progress.json older than this is a previous worker's
         self.start = time.monotonic()
         self.stopping_since: float | None = None
-        with open(self.log_path, "ab") as f:
+        with open_append(self.log_path, binary=True) as f:  # never through a symbolic link
             if note is not None:
                 f.write(f"{note}\n".encode())
                 f.flush()
@@ -107,7 +109,7 @@ class Worker:
     def note(self, text: str) -> None:
         """Append a line to the worker's log (best effort)."""
         try:
-            with open(self.log_path, "ab") as f:
+            with open_append(self.log_path, binary=True) as f:
                 f.write(f"{text}\n".encode())
         except OSError:
             pass

@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from ..errors import RunError
+
 CONFIG_NAME = "config.json"
 MODEL_NAME = "model.safetensors"
 STATE_NAME = "train_state.safetensors"
@@ -62,16 +64,52 @@ def is_run_like(run_dir: str | os.PathLike) -> bool:
                                                       WORKER_LOG_NAME))
 
 
-def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files of `files.atomic_write` that a killed process left in a run
-    folder (and its previews/); call it only while holding the run's lock. Returns what was
-    deleted."""
+# The temporary names of `files.atomic_write` (mkstemp: "." + name + "." + 8 characters of
+# [a-z0-9_] + ".tmp"), and those of the lock (`lock.RunLock`: ".lock.PID.HEX.tmp" while taking
+# it, ".lock.stale.PID" while taking over a stale one). Only these are singan's to delete.
+_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+_LOCK_TEMP = re.compile(r"\.lock\.(?P<pid>\d{1,10})\.[0-9a-f]{8}\.tmp|"
+                        r"\.lock\.stale\.(?P<stale>\d{1,10})")
+WRITTEN_FILES = (*RUN_FILES, TRAIN_MANY_LOG_NAME)  # written atomically into a run folder
+LAUNCHER_FILES = (INPUT_NAME, WORKER_LOG_NAME, TRAIN_MANY_LOG_NAME)
+
+
+def is_own_temp(path: Path) -> bool:
+    """Whether `path` is a temporary file of singan's own atomic writes in a run folder."""
+    m = _TEMP.fullmatch(path.name)
+    if m is None:
+        return False
+    if path.parent.name == PREVIEWS_DIR:
+        return bool(PREVIEW.fullmatch(m.group("name")))
+    return m.group("name") in WRITTEN_FILES
+
+
+def lock_temp_pid(path: Path) -> int | None:
+    """The process id in the name of a temporary file of the lock, or None if it is not one."""
+    m = _LOCK_TEMP.fullmatch(path.name)
+    return None if m is None else int(m.group("pid") or m.group("stale"))
+
+
+def own_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """singan's temporary files in a run folder and its previews/ (not the lock's): what a
+    process killed in the middle of a write leaves."""
     folder = Path(folder)
-    found = [p for d in (folder, folder / PREVIEWS_DIR) for p in d.glob(".*.tmp")
-             if p.is_file() and not p.name.startswith(LOCK_NAME + ".")]
-    for p in found:
-        p.unlink(missing_ok=True)
-    return found
+    return [p for d in (folder, folder / PREVIEWS_DIR) if d.is_dir() and not d.is_symlink()
+            for p in d.iterdir() if is_own_temp(p) and p.is_file() and not p.is_symlink()]
+
+
+def check_links(run_dir: str | os.PathLike) -> None:
+    """Refuse a run folder whose files (or previews/, outputs/) are symbolic links: singan never
+    writes through a link, so that a run folder cannot make it write elsewhere."""
+    run_dir = Path(run_dir)
+    names = (*RUN_FILES, *LAUNCHER_FILES, PREVIEWS_DIR, OUTPUTS_DIR, LOCK_NAME)
+    links = [run_dir / n for n in names if (run_dir / n).is_symlink()]
+    previews_dir = run_dir / PREVIEWS_DIR
+    if previews_dir.is_dir() and not previews_dir.is_symlink():
+        links += [p for p in previews_dir.iterdir() if p.is_symlink()]
+    if links:
+        raise RunError(f"{links[0]}: is a symbolic link; singan does not write through links in "
+                       f"a run folder (replace it by a real file or folder, or remove it)")
 
 
 def clear_run(run_dir: str | os.PathLike) -> None:

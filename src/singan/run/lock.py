@@ -15,12 +15,15 @@ import json
 import os
 import secrets
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
+from ..bounds import clip
 from ..errors import RunError, notice
-from .layout import LOCK_NAME
+from .layout import LOCK_NAME, lock_temp_pid, own_temp_files
+from .records import MAX_PID
 
 
 def read_lock(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -28,15 +31,32 @@ def read_lock(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return _read_lock_file(Path(run_dir) / LOCK_NAME)
 
 
+MAX_LOCK_BYTES = 4096  # a lock holds a pid, a host name, a date and a token
+
+
 def _read_lock_file(path: Path) -> dict[str, Any] | None:
+    """Read a lock like any other file: a regular file only (never a pipe, device or link, which
+    could hang or never end), size-capped, its fields type- and range-checked."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except OSError:
         return {}
-    ok = isinstance(data, dict) and type(data.get("pid")) is int and isinstance(
-        data.get("host"), str)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_LOCK_BYTES:
+        return {}
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
+                     getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = json.loads(f.read(MAX_LOCK_BYTES + 1).decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError):
+        return {}
+    ok = isinstance(data, dict) and type(data.get("pid")) is int and \
+        0 < data["pid"] <= MAX_PID and isinstance(data.get("host"), str) and \
+        len(data["host"]) <= 255
     return data if ok else {}
 
 
@@ -44,6 +64,8 @@ def pid_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine (True when it cannot be told)."""
     if os.name != "posix":
         return True
+    if not 0 < pid <= MAX_PID:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -51,6 +73,27 @@ def pid_alive(pid: int) -> bool:
     except OSError:  # EPERM: it exists, owned by someone else
         return True
     return True
+
+
+def is_training(run_dir: str | os.PathLike) -> bool:
+    """Whether a live process of this machine holds the run folder's lock (it is training)."""
+    owner = read_lock(run_dir)
+    return bool(owner) and owner["host"] == socket.gethostname() and pid_alive(owner["pid"])
+
+
+def remove_leftovers(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete what killed processes left in a run folder: the temporary files of singan's atomic
+    writes (exactly their names, nothing else of the folder) and the lock's temporary files of
+    processes that no longer run. Call it only while holding the lock; returns what it deleted.
+    """
+    run_dir = Path(run_dir)
+    found = own_temp_files(run_dir)
+    if run_dir.is_dir():
+        found += [p for p in run_dir.iterdir() if (pid := lock_temp_pid(p)) is not None
+                  and pid != os.getpid() and not pid_alive(pid) and not p.is_dir()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
 
 
 class RunLock:
@@ -97,16 +140,19 @@ class RunLock:
     def _create(self, text: str) -> bool:
         """Create the lock file with `text` atomically; False if it exists."""
         tmp = self.run_dir / f"{LOCK_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        tmp.write_text(text, encoding="utf-8")
         try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
             os.link(tmp, self.path)
             return True
         except FileExistsError:
             return False
-        except OSError as e:  # no hard links on this file system
+        except OSError as e:
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            return self._create_exclusive(text)
+                raise RunError(f"{self.path}: cannot take the lock "
+                               f"({e.strerror or e})") from None
+            return self._create_exclusive(text)  # no hard links on this file system
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -124,7 +170,8 @@ class RunLock:
         hint = f"if no training is running there, delete {self.path}"
         if not owner:
             raise RunError(f"{self.run_dir}: locked by a lock file that cannot be read; {hint}")
-        who = f"process {owner['pid']} on {owner['host']} (since {owner.get('started', '?')})"
+        who = (f"process {owner['pid']} on {clip(owner['host'])} (since "
+               f"{clip(owner.get('started', '?'), 40)})")
         if owner["host"] != socket.gethostname():
             raise RunError(f"{self.run_dir}: in use by {who}; {hint}")
         if pid_alive(owner["pid"]):

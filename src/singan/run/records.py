@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..files import MAX_JSON_BYTES, atomic_write
+from ..files import MAX_JSON_BYTES, atomic_write, open_append
 from ..models import SinGAN
 from ..training import Progress, expected_work
 from ..training.progress import percent_done
@@ -83,6 +83,24 @@ def read_progress(run_dir: str | os.PathLike) -> ProgressInfo | None:
     return ProgressInfo(**fields)
 
 
+def write_progress(run_dir: Path, info: ProgressInfo) -> None:
+    """Write progress.json (atomically)."""
+    text = json.dumps(info.to_dict())
+    atomic_write(Path(run_dir) / PROGRESS_NAME, lambda f: f.write(text.encode()))
+
+
+def mark_done(run_dir: Path, model: SinGAN) -> None:
+    """Record a complete run as done (a training killed after its last checkpoint left it
+    "running"), keeping the time it took; nothing is written when it says so already."""
+    old = read_progress(run_dir)
+    if old is not None and old.status == "done":
+        return
+    write_progress(run_dir, ProgressInfo(
+        status="done", updated=time.time(), num_scales=model.num_scales,
+        scale=model.num_scales - 1, scales_done=model.num_trained, percent=100.0,
+        elapsed=old.elapsed if old is not None else None))
+
+
 class RunRecords:
     """Writes log.txt, stats.jsonl and progress.json into a run folder during a training.
 
@@ -93,8 +111,8 @@ class RunRecords:
 
     def __init__(self, run_dir: Path, model: SinGAN, first_scale: int):
         self.run_dir, self.model = Path(run_dir), model
-        self.stats = open(self.run_dir / STATS_NAME, "a", encoding="utf-8")
-        self.log = open(self.run_dir / LOG_NAME, "a", encoding="utf-8")
+        self.stats = open_append(self.run_dir / STATS_NAME)  # never through a symbolic link
+        self.log = open_append(self.run_dir / LOG_NAME)
         self.percent = self.start_percent = percent_done(expected_work(model), first_scale, 0, 1)
         self.t0 = self.scale_start = time.perf_counter()
         self.last_write = 0.0
@@ -113,8 +131,7 @@ class RunRecords:
             scales_done=model.num_trained, percent=round(min(self.percent, 100.0), 2),
             elapsed=round(elapsed, 1),
             eta=None if eta is None or status != "running" else round(eta, 1))
-        text = json.dumps(info.to_dict())
-        atomic_write(self.run_dir / PROGRESS_NAME, lambda f: f.write(text.encode()))
+        write_progress(self.run_dir, info)
         self.last_write = now
 
     def elapsed(self) -> float:

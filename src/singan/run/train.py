@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..bounds import brief_names
 from ..budget import check_training_memory, training_memory
 from ..config import SinGANConfig
 from ..errors import RunError
@@ -26,10 +27,13 @@ from ..models import SinGAN
 from ..pyramid import PyramidGeometry, geometry_for
 from ..sample import generate
 from ..training import Callback, Trainer
-from .format import load, load_train_state, read_run_info, save_run
-from .layout import clear_run, has_config, preview_path, remove_temp_files
-from .lock import RunLock
-from .records import RunRecords
+from .format import (is_singan_config, is_singan_tensors, load, load_train_state, read_run_info,
+                     save_run)
+from .layout import (CONFIG_NAME, LAUNCHER_FILES, LOCK_NAME, MODEL_NAME, PREVIEW, PREVIEWS_DIR,
+                     STATE_NAME, check_links, clear_run, has_config, is_own_temp, lock_temp_pid,
+                     preview_path)
+from .lock import RunLock, remove_leftovers
+from .records import RunRecords, mark_done
 
 EMBEDDED_SOURCE = "<embedded default image>"
 
@@ -61,17 +65,15 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
     holds a run unless `force` (which replaces the run's files, nothing else). `callback` gets
     every `Progress`, `on_start` the `RunStart` once the folder holds the untrained run.
     """
-    run_dir = Path(run_dir)
+    run_dir = _run_path(run_dir)
     geo = geometry or geometry_for(config, *image.shape[-2:])
-    check_training_memory(training_memory(config, list(geo.sizes)), device, config.max_size)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"{run_dir} exists and is not a folder")
+    check_training_memory(training_memory(config, list(geo.sizes), held_pixels(image, device)),
+                          device, config.max_size)
+    check_trainable(run_dir, force)
     with RunLock(run_dir):
-        remove_temp_files(run_dir)
-        if has_config(run_dir):  # without it, the leftovers of a killed start
-            if not force:
-                raise RunError(f"{run_dir} already holds a run; use --resume to continue it or "
-                               f"--force to overwrite it")
+        remove_leftovers(run_dir)
+        check_trainable(run_dir, force)  # again: the folder may have changed before the lock
+        if has_config(run_dir):
             clear_run(run_dir)
         trainer = Trainer.from_image(image, config, device=device, seed=seed,
                                      log_every=log_every, cuda_graphs=cuda_graphs, geometry=geo)
@@ -83,6 +85,58 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
                       callback, on_start)
 
 
+def held_pixels(image: torch.Tensor, device: torch.device | str) -> int:
+    """Pixels of the full-size image that stay in the training's memory (the caller's copy of it,
+    on the CPU; a GPU training holds its pyramid only)."""
+    same = image.device.type == torch.device(device).type == "cpu"
+    return image.shape[-2] * image.shape[-1] if same else 0
+
+
+def check_trainable(run_dir: Path, force: bool = False) -> None:
+    """Refuse to train anew into a folder unless it is missing, empty, or recognisably singan's:
+    a run (replaced only with `force`) or singan's own leftovers of a killed start (its temporary
+    files, a lock, model files whose headers say singan wrote them, the launchers' files). Never
+    replaces, appends to or deletes a file that is not singan's, with or without `force`."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} exists and is not a folder")
+    if not run_dir.exists():
+        return
+    check_links(run_dir)
+    if has_config(run_dir):
+        if not is_singan_config(run_dir / CONFIG_NAME):
+            raise RunError(f"{run_dir} holds files that are not a SinGAN run ({CONFIG_NAME} is "
+                           f"not singan's); choose another folder")
+        if not force:
+            raise RunError(f"{run_dir} already holds a run; use --resume to continue it or "
+                           f"--force to overwrite it")
+        return
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        raise RunError(f"{run_dir} holds files that are not a SinGAN run "
+                       f"({brief_names(foreign)}); choose another folder or move them away")
+
+
+def foreign_entries(run_dir: Path) -> list[str]:
+    """The names of what a folder without config.json holds that is not singan's."""
+    found = []
+    for p in sorted(run_dir.iterdir()):
+        name = p.name
+        ours = (name == LOCK_NAME or is_own_temp(p) or lock_temp_pid(p) is not None
+                or (name in LAUNCHER_FILES and p.is_file())
+                or (name in (MODEL_NAME, STATE_NAME) and is_singan_tensors(p))
+                or (name == PREVIEWS_DIR and p.is_dir() and all(
+                    PREVIEW.fullmatch(c.name) or is_own_temp(c) for c in p.iterdir())))
+        if not ours:
+            found.append(name)
+    return found
+
+
+def _run_path(run_dir: str | os.PathLike) -> Path:
+    if not str(run_dir).strip():
+        raise RunError("the run folder's path is empty; name a folder")
+    return Path(run_dir)
+
+
 def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu",
                log_every: int = 25, cuda_graphs: bool = False, callback: Callback | None = None,
                on_start: StartCallback | None = None) -> SinGAN:
@@ -92,23 +146,25 @@ def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu"
     returned as it is (`on_start` sees first_scale == num_scales). The run folder is checked
     before anything in it changes (RunError for a missing, corrupt or foreign one).
     """
-    run_dir = Path(run_dir)
+    run_dir = _run_path(run_dir)
     info = read_run_info(run_dir)
+    check_links(run_dir)
     with RunLock(run_dir):
         model = load(run_dir, device=device, allow_incomplete=True)
         if model.is_complete:
+            # A training killed after its last checkpoint left progress.json "running".
+            mark_done(run_dir, model)
             if on_start is not None:
                 on_start(RunStart(run_dir, model, model.num_scales, True))
             return model
         check_training_memory(training_memory(model.config, model.sizes), device,
                               model.config.max_size)
         state = load_train_state(run_dir, model)
-        remove_temp_files(run_dir)  # after the checks: a damaged run stays exactly as it was
+        remove_leftovers(run_dir)  # after the checks: a damaged run stays exactly as it was
         try:
             trainer = Trainer.resume(model, state, log_every=log_every, cuda_graphs=cuda_graphs)
-        except RuntimeError as e:
-            raise RunError(f"{run_dir}: cannot restore the training state on {model.device} "
-                           f"({e}); resume on the device type it was trained on") from None
+        except RuntimeError:
+            raise RunError(_rng_problem(run_dir, model, state)) from None
         extra = {k: v for k, v in info.items()
                  if k not in ("format_version", "singan_version", "config", "sizes",
                               "scale_factor")}
@@ -116,10 +172,27 @@ def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu"
         return _train(trainer, run_dir, extra, start, callback, on_start)
 
 
+# Sizes of a random generator's state (bytes): the CPU's mt19937, a CUDA device's Philox.
+RNG_STATE_BYTES = {"cpu": 5056, "cuda": 16}
+
+
+def _rng_problem(run_dir: Path, model: SinGAN, state) -> str:
+    """What is wrong with a training state whose random generator state does not restore."""
+    n = state.rng_state.numel() if state.rng_state is not None else 0
+    here = model.device.type
+    other = next((d for d, size in RNG_STATE_BYTES.items() if size == n and d != here), None)
+    if other is not None:
+        return (f"{run_dir}: the training state was saved on a {other.upper()} device; resume it "
+                f"with --device {other}")
+    return (f"{run_dir}: the random generator state in its training state is corrupt; the run "
+            f"cannot be resumed exactly (train it anew with --force)")
+
+
 def save_preview(run_dir: Path, model: SinGAN, seed: int) -> Path:
     """One random sample of the scales trained so far, for watching a training."""
     gen = torch.Generator(device=model.device).manual_seed(seed)
     x = generate(model, 1, generator=gen)
+    check_links(run_dir)  # previews/ must still be a real folder of the run
     return save_image(x[0], preview_path(run_dir, model.num_trained - 1))
 
 
