@@ -18,6 +18,15 @@ def test_mutated_corpus_files_give_only_our_errors(corpus_root, target):
     assert result["cases"] >= EXAMPLES
 
 
+@pytest.mark.parametrize("target", list(FUZZ.STRUCTURED))
+def test_hostile_numbers_and_run_folder_entries_give_only_our_errors(corpus_root, target):
+    """Non-finite, huge and inconsistent numbers in config.json; links, FIFOs, folders and
+    missing files in a run folder (fewer examples: each one resumes a run)."""
+    examples = max(10, EXAMPLES // 8)
+    result = FUZZ.fuzz(target, corpus_root, examples)
+    assert result["cases"] >= examples
+
+
 def test_mutations_change_the_seed():
     data = bytes(range(64))
     assert FUZZ.mutate(data, [("cut", 10, b"x")]) == data[:10]

@@ -25,6 +25,16 @@ def brief(value: Any, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def is_number(value: Any) -> bool:
+    """Whether `value` is a finite real number (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def clip(text: str, limit: int = 64) -> str:
     """A string from a file, cut to `limit` characters for a message."""
     text = str(text)
@@ -64,8 +74,7 @@ class Bound:
         if self.kind is int:
             if not isinstance(value, int) or isinstance(value, bool):
                 return False
-        elif not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                  and math.isfinite(value)):
+        elif not is_number(value):
             return False
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
             return False

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .bounds import Bound, brief, brief_names
+from .bounds import Bound, brief, brief_names, is_number
 from .errors import ConfigError
 
 MODES = ("generation", "sr", "animation")
@@ -168,7 +168,7 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif type_name == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if is_number(value):
             return float(value)
     elif type_name == "str":
         if isinstance(value, str):

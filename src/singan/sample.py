@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .bounds import check_seed
+from .bounds import COUNT, check_seed
 from .errors import ConfigError
 from .models import SinGAN
 from .resize import resize
@@ -64,6 +64,7 @@ def generate(model: SinGAN, num_samples: int = 1, *, start_scale: int = 0,
     if model.training:
         model.eval()
     _check_start_scale(model, start_scale)
+    COUNT.check(num_samples, "num_samples")
     if seeds is not None:
         if len(seeds) != num_samples:
             raise ConfigError(f"got {len(seeds)} seeds for {num_samples} samples")

@@ -4,9 +4,14 @@
 
 Hypothesis mutates corpus files (byte flips and overwrites, truncation, insertion, repeated
 spans) and feeds each mutant to a loader; any exception other than singan's own error types
-(SinGANError) is a crash and fails with the smallest mutant Hypothesis finds. Prints, per
-target, the cases tried, the crashes found and the time. tests/test_fuzz.py runs the same
-targets with fewer examples (deterministically).
+(SinGANError) is a crash and fails with the smallest mutant Hypothesis finds. Two structured
+targets go beyond bytes: "config values" puts hostile numbers (non-finite, huge, negative, tiny)
+and inconsistent sizes into a run's config.json, and the loaded model must then sample at a
+bounded cost; "run entries" replaces entries of a run folder by symbolic links (to a file or
+folder outside, /dev/zero, nowhere), FIFOs, folders or nothing, and resuming it must give only
+singan's errors, never hang, and never write outside the folder. Prints, per target, the cases
+tried, the crashes found and the time. tests/test_fuzz.py runs the same targets with fewer
+examples (deterministically).
 """
 
 from __future__ import annotations
@@ -93,6 +98,8 @@ TARGETS: dict[str, Callable[[Path, Path], Target]] = {
 def fuzz(target: str, corpus_root: Path, examples: int, seed: int | None = None) -> dict:
     """Run `examples` mutants through a target; returns {"cases", "seconds"} or raises the
     first crash. Deterministic unless `seed` is given."""
+    if target in STRUCTURED:
+        return STRUCTURED[target](Path(corpus_root), examples, seed)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         seeds, name, load = TARGETS[target](Path(corpus_root), work)
@@ -119,6 +126,156 @@ def fuzz(target: str, corpus_root: Path, examples: int, seed: int | None = None)
         return {"cases": len(cases), "seconds": time.perf_counter() - start}
 
 
+# --- structured targets ----------------------------------------------------------------------
+
+HOSTILE_NUMBERS = st.sampled_from([float("inf"), float("-inf"), float("nan"), 1e308, -1e308,
+                                   1e-300, -1, 0, 0.0, 2**31, 2**63, 2**70, -2**70, 10**400])
+NUMBER_FIELDS = ("scale_factor", "seed", "sizes", "config")
+
+
+def _run(settings_kw: dict, seed: int | None):
+    """Wrap a property in the settings every target uses."""
+    def wrap(fn):
+        fn = settings(database=None, deadline=None, derandomize=seed is None,
+                      suppress_health_check=list(HealthCheck), **settings_kw)(fn)
+        return hypothesis_seed(seed)(fn) if seed is not None else fn
+    return wrap
+
+
+def _fuzz_config_values(root: Path, examples: int, seed: int | None) -> dict:
+    """Hostile numbers anywhere in config.json: a clean refusal, or a model that samples at the
+    cost its sizes imply (the factor must agree with them, so nothing derived is unbounded)."""
+    import json
+
+    import torch
+
+    base = json.loads((root / "bases" / "full" / layout.CONFIG_NAME).read_text())
+    numeric = [k for k, v in base["config"].items() if isinstance(v, (int, float))
+               and not isinstance(v, bool)]
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        shutil.copytree(root / "bases" / "full", run)
+
+        @_run({"max_examples": examples}, seed)
+        @given(st.lists(st.tuples(st.sampled_from(numeric + ["scale_factor", "seed", "sizes"]),
+                                  st.integers(0, 63), HOSTILE_NUMBERS), min_size=1, max_size=3))
+        def one(changes) -> None:
+            cases.append(1)
+            info = json.loads(json.dumps(base))
+            for key, index, value in changes:
+                if key == "sizes":
+                    pair = info["sizes"][index % len(info["sizes"])]
+                    pair[index % 2] = value
+                elif key in ("scale_factor", "seed"):
+                    info[key] = value
+                else:
+                    info["config"][key] = value
+            (run / layout.CONFIG_NAME).write_text(json.dumps(info))
+            try:
+                model = singan.load(run)
+            except SinGANError:
+                return
+            h, w = model.sizes[-1]
+            assert h * w <= 10**6, "a loaded model with absurd sizes"
+            x = singan.generate(model, 1, seeds=[0])
+            assert x.shape[-2:] == (h, w) and torch.isfinite(x).all()
+
+        start = time.perf_counter()
+        one()
+    return {"cases": len(cases), "seconds": time.perf_counter() - start}
+
+
+ENTRY_NAMES = (layout.CONFIG_NAME, layout.MODEL_NAME, layout.STATE_NAME, layout.LOG_NAME,
+               layout.STATS_NAME, layout.PROGRESS_NAME, layout.PREVIEWS_DIR, layout.LOCK_NAME)
+ENTRY_OPS = ("link-file", "link-dir", "link-zero", "link-nowhere", "fifo", "dir", "remove",
+             "empty")
+
+
+def _replace_entry(run: Path, name: str, op: str, outside: Path) -> None:
+    import os
+
+    path = run / name
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    if op == "link-file":
+        path.symlink_to(outside / "diary.txt")
+    elif op == "link-dir":
+        path.symlink_to(outside)
+    elif op == "link-zero":
+        path.symlink_to("/dev/zero")
+    elif op == "link-nowhere":
+        path.symlink_to(outside / "missing")
+    elif op == "fifo":
+        os.mkfifo(path)
+    elif op == "dir":
+        path.mkdir()
+    elif op == "empty":
+        path.write_bytes(b"")
+
+
+def _fuzz_run_entries(root: Path, examples: int, seed: int | None) -> dict:
+    """Entries of an unfinished run replaced by links, FIFOs, folders or nothing: resuming gives
+    singan's errors only, never hangs (a FIFO read would) and never writes outside the run."""
+    import threading
+
+    from singan.run import resume_run
+
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        outside = tmp / "outside"
+        outside.mkdir()
+        (outside / "diary.txt").write_text("private\n")
+
+        def stop_at_once(p) -> None:  # resuming works: no need to train
+            raise KeyboardInterrupt
+
+        @_run({"max_examples": examples}, seed)
+        @given(st.lists(st.tuples(st.sampled_from(ENTRY_NAMES), st.sampled_from(ENTRY_OPS)),
+                        min_size=1, max_size=3, unique_by=lambda t: t[0]))
+        def one(changes) -> None:
+            cases.append(1)
+            run = tmp / f"run{len(cases)}"
+            shutil.copytree(root / "bases" / "partial", run)
+            for name, op in changes:
+                _replace_entry(run, name, op, outside)
+            outcome = []
+
+            def attempt() -> None:
+                try:
+                    resume_run(run, callback=stop_at_once)
+                    outcome.append("done")
+                except (SinGANError, KeyboardInterrupt):
+                    outcome.append("refused")
+                except BaseException as e:  # a crash, reported below
+                    outcome.append(e)
+
+            worker = threading.Thread(target=attempt, daemon=True)
+            worker.start()
+            worker.join(20)
+            assert outcome, f"resuming hung with {changes}"
+            if isinstance(outcome[0], BaseException):
+                raise outcome[0]
+            assert sorted(p.name for p in outside.iterdir()) == ["diary.txt"]
+            assert (outside / "diary.txt").read_text() == "private\n", f"wrote outside: {changes}"
+            shutil.rmtree(run, ignore_errors=True)
+
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one()
+    return {"cases": len(cases), "seconds": time.perf_counter() - start}
+
+
+STRUCTURED: dict[str, Callable[[Path, int, int | None], dict]] = {
+    "config values": _fuzz_config_values,
+    "run entries": _fuzz_run_entries,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=5000, help="mutants per target")
@@ -129,7 +286,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         make_corpus(tmp)
-        for target in TARGETS:
+        for target in [*TARGETS, *STRUCTURED]:
             try:
                 r = fuzz(target, Path(tmp), args.examples, args.seed)
                 print(f"{target:24s} {r['cases']:6d} cases, 0 crashes, {r['seconds']:6.1f} s",

@@ -281,6 +281,52 @@ def _loop_file(name: str) -> Callable[[Path], None]:
     return damage
 
 
+def _link_outside(name: str, folder: bool = False) -> Callable[[Path], None]:
+    """Replace run/name by a symbolic link to a file (or folder) of someone else's beside the
+    run: what singan must never write through."""
+    def damage(run: Path) -> None:
+        victim = run.parent / f"{run.name}.victim"
+        if folder:
+            victim.mkdir()
+            (victim / "keep.txt").write_text("someone else's\n")
+        else:
+            victim.write_text("someone else's\n")
+        target = run / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        os.symlink(victim, target)
+    return damage
+
+
+def _fifo_entry(name: str) -> Callable[[Path], None]:
+    def damage(run: Path) -> None:
+        (run / name).unlink(missing_ok=True)
+        os.mkfifo(run / name)
+    return damage
+
+
+def _lock(content) -> Callable[[Path], None]:
+    """A lock file of the given JSON content, or a symbolic link to a path."""
+    def damage(run: Path) -> None:
+        if isinstance(content, str):
+            os.symlink(content, run / ".lock")
+        else:
+            (run / ".lock").write_text(json.dumps(content))
+    return damage
+
+
+def _rng_zeros(tensors, meta):
+    import torch
+
+    tensors["rng_state"] = torch.zeros(5056, dtype=torch.uint8)  # the CPU size, not a state
+
+
+def _shrink_coarsest(info):
+    info["sizes"][0][1] -= 3
+
+
 def _truncate(name: str) -> Callable[[Path], None]:
     def damage(run: Path) -> None:
         data = (run / name).read_bytes()
@@ -362,6 +408,21 @@ def _cases() -> list[Case]:
         Case("config_symlink_loop", R, "symbolic link loop",
              _run_case("full", _loop_file("config.json"))),
         Case("run_missing_model", R, "no such file", _run_case("full", _remove(model))),
+        # run folders: non-finite, huge and inconsistent numbers; pipes
+        Case("config_inf_value", R, "'rec_weight' must be float",
+             _run_case("full", _edit_config(_set("rec_weight", float("inf"), "config")))),
+        Case("config_huge_int", R, "iters must be a whole number from 1 to",
+             _run_case("full", _edit_config(_set("iters", 10**400, "config")))),
+        Case("config_tiny_scale_factor", R, "does not match the ratios of 'sizes'",
+             _run_case("full", _edit_config(_set("scale_factor", 1e-300)))),
+        Case("config_inconsistent_factor", R, "does not match the ratios of 'sizes'",
+             _run_case("full", _edit_config(_set("scale_factor", 0.003)))),
+        Case("config_inconsistent_sizes", R, "does not match the ratios of 'sizes'",
+             _run_case("full", _edit_config(_shrink_coarsest))),
+        Case("config_huge_seed", R, "field 'seed' must be between",
+             _run_case("full", _edit_config(_set("seed", 2**70)))),
+        Case("config_fifo", R, "pipe", _run_case("full", _fifo_entry("config.json"))),
+        Case("model_fifo", R, "pipe", _run_case("full", _fifo_entry(model))),
         # run folders: model.safetensors
         Case("model_wrong_shape", R, "'noise_amp' has shape (7,)", _run_case(
             "full", _edit_tensors(model, _tensor_change("shape", lambda t: "noise_amp")))),
@@ -397,6 +458,23 @@ def _cases() -> list[Case]:
         Case("state_huge_header", S, "header length",
              _run_case("partial", _raw_header(state, b"{}", length=2**40))),
         Case("state_missing", S, "no such file", _run_case("partial", _remove(state))),
+        Case("state_rng_corrupt", S, "random generator state in its training state is corrupt",
+             _run_case("partial", _edit_tensors(state, _rng_zeros))),
+        # unfinished run folders whose entries are links or pipes: never written through
+        Case("state_log_link", S, "is a symbolic link", _run_case("partial",
+                                                                   _link_outside("log.txt"))),
+        Case("state_stats_link", S, "is a symbolic link",
+             _run_case("partial", _link_outside("stats.jsonl"))),
+        Case("state_previews_link", S, "is a symbolic link",
+             _run_case("partial", _link_outside("previews", folder=True))),
+        Case("state_stats_fifo", S, "is a pipe where singan keeps a regular file",
+             _run_case("partial", _fifo_entry("stats.jsonl"))),
+        Case("state_lock_fifo", S, "lock file that cannot be read",
+             _run_case("partial", _fifo_entry(".lock"))),
+        Case("state_lock_dev_zero", S, "is a symbolic link",
+             _run_case("partial", _lock("/dev/zero"))),
+        Case("state_lock_huge_pid", S, "lock file that cannot be read",
+             _run_case("partial", _lock({"pid": 2**70, "host": "here", "token": "x"}))),
     ]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .._version import __version__
-from ..bounds import MAX_SEED, brief, brief_names
+from ..bounds import MAX_SEED, brief, brief_names, is_number
 from ..budget import MAX_PIXELS
 from ..config import SinGANConfig
 from ..errors import ConfigError, RunError
@@ -75,7 +75,7 @@ def save_run(model: SinGAN, run_dir: str | os.PathLike, state: TrainState | None
     """
     run_dir = Path(run_dir)
     info = run_info(model, extra)
-    text = json.dumps(info, indent=2) + "\n"
+    text = json.dumps(info, indent=2, allow_nan=False) + "\n"  # never Infinity or NaN
     meta = {"format_version": str(FORMAT_VERSION), "num_trained": str(model.num_trained),
             "config": json.dumps(info)}
     files = [(run_dir / MODEL_NAME, lambda: write_safetensors(run_dir / MODEL_NAME,
@@ -171,8 +171,7 @@ def check_run_info(info: Any, path: Path | str) -> dict[str, Any]:
     if max(sizes[-1]) > config.max_size + 1 or sum(h * w for h, w in sizes) > MAX_PIXELS:
         raise RunError(f"{path}: 'sizes' are larger than the config's max_size allows")
     sf = info["scale_factor"]
-    if not (isinstance(sf, (int, float)) and not isinstance(sf, bool) and math.isfinite(sf)
-            and 0 < sf <= 1):
+    if not (is_number(sf) and 0 < sf <= 1):
         raise RunError(f"{path}: 'scale_factor' must be a number in (0, 1]")
     if not consistent_sizes(sizes, sf):
         raise RunError(f"{path}: 'scale_factor' does not match the ratios of 'sizes' (each scale "

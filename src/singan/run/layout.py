@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from ..errors import RunError
@@ -98,18 +99,39 @@ def own_temp_files(folder: str | os.PathLike) -> list[Path]:
             for p in d.iterdir() if is_own_temp(p) and p.is_file() and not p.is_symlink()]
 
 
-def check_links(run_dir: str | os.PathLike) -> None:
-    """Refuse a run folder whose files (or previews/, outputs/) are symbolic links: singan never
-    writes through a link, so that a run folder cannot make it write elsewhere."""
+def _kind(path: Path) -> str:
+    mode = os.lstat(path).st_mode
+    for test, name in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"),
+                       (stat.S_ISFIFO, "pipe"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "device"
+
+
+def check_entries(run_dir: str | os.PathLike) -> None:
+    """Refuse a run folder whose files (or previews/, outputs/) are symbolic links, or of the
+    wrong kind (a folder, pipe or device where a file belongs): singan never writes through a
+    link, so that a run folder cannot make it write elsewhere, and never opens a pipe, which
+    would hang."""
     run_dir = Path(run_dir)
-    names = (*RUN_FILES, *LAUNCHER_FILES, PREVIEWS_DIR, OUTPUTS_DIR, LOCK_NAME)
-    links = [run_dir / n for n in names if (run_dir / n).is_symlink()]
+    folders = (PREVIEWS_DIR, OUTPUTS_DIR)
+    for name in (*RUN_FILES, *LAUNCHER_FILES, *folders, LOCK_NAME):
+        path = run_dir / name
+        if path.is_symlink():
+            raise RunError(f"{path}: is a symbolic link; singan does not write through links in "
+                           f"a run folder (replace it by a real file or folder, or remove it)")
+        if not os.path.lexists(path) or name == LOCK_NAME:
+            continue
+        wanted = "folder" if name in folders else "regular file"
+        found = _kind(path)
+        if found != wanted:
+            raise RunError(f"{path}: is a {found} where singan keeps a {wanted} (move it away)")
     previews_dir = run_dir / PREVIEWS_DIR
-    if previews_dir.is_dir() and not previews_dir.is_symlink():
-        links += [p for p in previews_dir.iterdir() if p.is_symlink()]
-    if links:
-        raise RunError(f"{links[0]}: is a symbolic link; singan does not write through links in "
-                       f"a run folder (replace it by a real file or folder, or remove it)")
+    if previews_dir.is_dir():
+        for p in previews_dir.iterdir():
+            if p.is_symlink():
+                raise RunError(f"{p}: is a symbolic link; singan does not write through links "
+                               f"in a run folder (remove it)")
 
 
 def clear_run(run_dir: str | os.PathLike) -> None:

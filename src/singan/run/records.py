@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bounds import is_number
 from ..files import MAX_JSON_BYTES, atomic_write, open_append
 from ..models import SinGAN
 from ..training import Progress, expected_work
@@ -77,8 +77,7 @@ def read_progress(run_dir: str | os.PathLike) -> ProgressInfo | None:
             fields[name] = v
     for name, (lo, hi) in _FLOATS.items():
         v = data.get(name)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and \
-                lo <= v <= hi:
+        if is_number(v) and lo <= v <= hi:
             fields[name] = float(v)
     return ProgressInfo(**fields)
 

@@ -30,7 +30,7 @@ from ..training import Callback, Trainer
 from .format import (is_singan_config, is_singan_tensors, load, load_train_state, read_run_info,
                      save_run)
 from .layout import (CONFIG_NAME, LAUNCHER_FILES, LOCK_NAME, MODEL_NAME, PREVIEW, PREVIEWS_DIR,
-                     STATE_NAME, check_links, clear_run, has_config, is_own_temp, lock_temp_pid,
+                     STATE_NAME, check_entries, clear_run, has_config, is_own_temp, lock_temp_pid,
                      preview_path)
 from .lock import RunLock, remove_leftovers
 from .records import RunRecords, mark_done
@@ -101,7 +101,7 @@ def check_trainable(run_dir: Path, force: bool = False) -> None:
         raise RunError(f"{run_dir} exists and is not a folder")
     if not run_dir.exists():
         return
-    check_links(run_dir)
+    check_entries(run_dir)
     if has_config(run_dir):
         if not is_singan_config(run_dir / CONFIG_NAME):
             raise RunError(f"{run_dir} holds files that are not a SinGAN run ({CONFIG_NAME} is "
@@ -148,7 +148,7 @@ def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu"
     """
     run_dir = _run_path(run_dir)
     info = read_run_info(run_dir)
-    check_links(run_dir)
+    check_entries(run_dir)
     with RunLock(run_dir):
         model = load(run_dir, device=device, allow_incomplete=True)
         if model.is_complete:
@@ -192,7 +192,7 @@ def save_preview(run_dir: Path, model: SinGAN, seed: int) -> Path:
     """One random sample of the scales trained so far, for watching a training."""
     gen = torch.Generator(device=model.device).manual_seed(seed)
     x = generate(model, 1, generator=gen)
-    check_links(run_dir)  # previews/ must still be a real folder of the run
+    check_entries(run_dir)  # previews/ must still be a real folder of the run
     return save_image(x[0], preview_path(run_dir, model.num_trained - 1))
 
 
