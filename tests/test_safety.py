@@ -379,3 +379,25 @@ def test_animation_memory_is_checked(tiny_run, tmp_path, capsys, monkeypatch):
     assert rc == 2 and "need about" in one_line(err) and "fewer --frames" in err
     assert not (tmp_path / "a.gif").exists()
 
+
+
+def test_a_training_that_fails_before_saving_leaves_no_folder(tmp_path, tiny_image,
+                                                              monkeypatch):
+    from singan.training import Trainer
+
+    config = singan.make_config("tiny", max_size=32, min_size=16, iters=1)
+    with pytest.raises(singan.ConfigError, match="seed must be"):
+        singan.run.train_run(tmp_path / "a", tiny_image, config, seed=2**64)
+    assert not (tmp_path / "a").exists()
+
+    def broken(*a, **k):
+        raise RuntimeError("a bug while setting up")
+
+    monkeypatch.setattr(Trainer, "from_image", broken)
+    with pytest.raises(RuntimeError):
+        singan.run.train_run(tmp_path / "b", tiny_image, config)
+    assert not (tmp_path / "b").exists()
+    (tmp_path / "c").mkdir()  # a folder the user made stays
+    with pytest.raises(RuntimeError):
+        singan.run.train_run(tmp_path / "c", tiny_image, config)
+    assert (tmp_path / "c").is_dir()

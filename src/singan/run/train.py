@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..bounds import brief_names
+from ..bounds import brief_names, check_seed
 from ..budget import check_training_memory, training_memory
 from ..config import SinGANConfig
 from ..errors import RunError
@@ -66,23 +66,32 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
     every `Progress`, `on_start` the `RunStart` once the folder holds the untrained run.
     """
     run_dir = _run_path(run_dir)
+    check_seed(seed)
     geo = geometry or geometry_for(config, *image.shape[-2:])
     check_training_memory(training_memory(config, list(geo.sizes), held_pixels(image, device)),
                           device, config.max_size)
     check_trainable(run_dir, force)
-    with RunLock(run_dir):
-        remove_leftovers(run_dir)
-        check_trainable(run_dir, force)  # again: the folder may have changed before the lock
-        if has_config(run_dir):
-            clear_run(run_dir)
-        trainer = Trainer.from_image(image, config, device=device, seed=seed,
-                                     log_every=log_every, cuda_graphs=cuda_graphs, geometry=geo)
-        extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
-                           "width": int(image.shape[-1])},
-                 **({"preset": preset} if preset is not None else {}), "seed": int(seed)}
-        save_run(trainer.model, run_dir, trainer.state(), extra)  # scale -1: resumable
-        return _train(trainer, run_dir, extra, RunStart(run_dir, trainer.model, 0, False),
-                      callback, on_start)
+    created, saved = not run_dir.exists(), False
+    try:
+        with RunLock(run_dir):
+            remove_leftovers(run_dir)
+            check_trainable(run_dir, force)  # again: the folder may have changed before the lock
+            if has_config(run_dir):
+                clear_run(run_dir)
+            trainer = Trainer.from_image(image, config, device=device, seed=seed,
+                                         log_every=log_every, cuda_graphs=cuda_graphs,
+                                         geometry=geo)
+            extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
+                               "width": int(image.shape[-1])},
+                     **({"preset": preset} if preset is not None else {}), "seed": seed}
+            save_run(trainer.model, run_dir, trainer.state(), extra)  # scale -1: resumable
+            saved = True
+            return _train(trainer, run_dir, extra, RunStart(run_dir, trainer.model, 0, False),
+                          callback, on_start)
+    except BaseException:
+        if created and not saved and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # nothing of a run was saved: leave no empty folder behind
+        raise
 
 
 def held_pixels(image: torch.Tensor, device: torch.device | str) -> int:
