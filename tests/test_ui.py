@@ -295,3 +295,50 @@ def test_super_resolution_and_animation(client, trained, mode_runs):
     assert (mp4 is not None) == HAS_MP4
     with pytest.raises(AppError, match="animation mode"):
         client.predict(trained, 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
+
+
+# --- hostile clients: Host and Origin, numbers, damaged runs, paths in messages --------------
+
+
+def test_host_and_origin_are_checked_on_every_route(ui_server):
+    import httpx
+
+    base = ui_server.url.rstrip("/")
+    port = int(base.rsplit(":", 1)[1])
+    probe = ui_server.runs / "probe.txt"
+    probe.write_text("probe")
+    routes = {"page": ("GET", "/", {}), "config": ("GET", "/config", {}),
+              "api info": ("GET", "/gradio_api/info", {}),
+              "api call": ("POST", "/gradio_api/call/list_runs", {"json": {"data": [None]}}),
+              "file": ("GET", f"/gradio_api/file={probe}", {}),
+              "upload": ("POST", "/gradio_api/upload",
+                         {"files": {"files": ("x.txt", b"uploaded")}}),
+              "queue": ("POST", "/gradio_api/queue/join", {"json": {"data": [None]}}),
+              "queue stream": ("GET", "/gradio_api/queue/data?session_hash=x", {})}
+    own = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=30) as http:
+        def send(route, **headers):
+            method, path, kw = routes[route]
+            return http.request(method, path, headers=headers, **kw)
+
+        for route in routes:
+            for headers, why in [({"Host": "evil.example"}, "Host refused"),
+                                 ({"Host": f"evil.example:{port}"}, "Host refused"),
+                                 ({"Origin": "http://evil.example"}, "Origin refused"),
+                                 ({"Origin": f"http://evil.example:{port}"}, "Origin refused"),
+                                 ({"Origin": "null"}, "Origin refused"),
+                                 ({"Origin": f"http://127.0.0.1:{port + 1}"}, "Origin refused")]:
+                r = send(route, **headers)
+                assert r.status_code == 403, (route, headers)
+                assert r.headers["content-type"].startswith("text/plain") and why in r.text
+        for route in ("page", "config", "api info", "api call", "file", "upload"):
+            for headers in ({}, {"Origin": own}, {"Host": f"localhost:{port}",
+                                                   "Origin": f"http://localhost:{port}"}):
+                assert send(route, **headers).status_code == 200, (route, headers)
+        assert send("file", Origin=own).text == "probe"
+        assert "named_endpoints" in send("api info", Host=f"[::1]:{port}").json()
+        # A CORS preflight is answered by Gradio's CORS layer (it runs nothing); the request it
+        # announces is refused all the same.
+        assert send("api call", Host=f"evil.example:{port}",
+                    Origin=f"http://evil.example:{port}").status_code == 403
+    probe.unlink()

@@ -156,3 +156,113 @@ def test_cli_ui_serves_the_runs_folder_on_localhost(monkeypatch, tmp_path, capsy
     assert (tmp_path / "r").is_dir()
     assert "http://127.0.0.1:7999" in capsys.readouterr().err
     assert main(["ui", "--port", "0"]) == 2
+
+
+# --- the Host and Origin rule --------------------------------------------------------------------
+
+def _refusal(rule, host="127.0.0.1:7860", origin=None, extra=()):
+    from starlette.datastructures import Headers
+
+    raw = ([] if host is None else [(b"host", host.encode())]) + \
+        ([] if origin is None else [(b"origin", origin.encode())]) + list(extra)
+    return rule.refusal(Headers(raw=raw))
+
+
+def test_host_rule_of_an_app_on_localhost():
+    hosts = pytest.importorskip("singan.ui.hosts", reason="needs the `ui` extra")
+    rule = hosts.HostRule.for_server("127.0.0.1", 7860)
+    for host in ("127.0.0.1:7860", "127.0.0.1", "localhost:7860", "LocalHost.:7860",
+                 "[::1]:7860", "[0:0:0:0:0:0:0:1]:7860", "localhost:8000"):
+        assert _refusal(rule, host) is None, host
+    for host in ("evil.example", "evil.example:7860", "127.0.0.1.nip.io:7860", "localhost.evil",
+                 "evil@127.0.0.1", "127.0.0.1/x", "192.168.1.5:7860", "[::1", "[fe80::zz]",
+                 "localhost:99999", "", " ", None):
+        assert "Host refused" in (_refusal(rule, host) or "") or \
+            "exactly once" in (_refusal(rule, host) or ""), host
+    assert "exactly once" in _refusal(rule, extra=[(b"host", b"evil.example")])
+    for origin in ("http://127.0.0.1:7860", "http://localhost:7860", "http://[::1]:7860",
+                   "HTTP://LOCALHOST:7860"):
+        assert _refusal(rule, origin=origin) is None, origin
+    for origin in ("http://evil.example", "http://evil.example:7860", "http://127.0.0.1",
+                   "http://127.0.0.1:7861", "https://127.0.0.1:7860", "null", "",
+                   "http://127.0.0.1:7860/page", "file://", "http://evil@127.0.0.1:7860"):
+        assert "Origin refused" in (_refusal(rule, origin=origin) or ""), origin
+    assert "Origin refused" in _refusal(rule, origin="http://127.0.0.1:7860",
+                                        extra=[(b"origin", b"http://evil.example")])
+
+
+def test_host_rule_of_an_app_on_a_named_host_or_every_address():
+    hosts = pytest.importorskip("singan.ui.hosts", reason="needs the `ui` extra")
+    named = hosts.HostRule.for_server("MyHost.lan", 8080)
+    assert _refusal(named, "myhost.lan:8080", "http://myhost.lan:8080") is None
+    assert _refusal(named, "localhost:8080") is None
+    assert _refusal(named, "192.168.1.5:8080") is not None  # an address only on 0.0.0.0
+    everywhere = hosts.HostRule.for_server("0.0.0.0", 8080)
+    assert everywhere == hosts.HostRule.for_server("::", 8080) and everywhere.any_ip
+    for host in ("192.168.1.5:8080", "[fe80::1]:8080", "10.0.0.7", "localhost:8080",
+                 f"{hosts.machine_names().pop()}:8080"):
+        assert _refusal(everywhere, host) is None, host
+    assert _refusal(everywhere, "192.168.1.5:8080", "http://192.168.1.5:8080") is None
+    for host in ("evil.example:8080", "192.168.1.5.nip.io:8080"):
+        assert "Host refused" in _refusal(everywhere, host), host  # what DNS rebinding needs
+    assert "Origin refused" in _refusal(everywhere, "10.0.0.7:8080", "http://evil.example:8080")
+    assert "any IP address" in everywhere.describe() and "[::1]" in everywhere.describe()
+
+
+def _asgi(guard, scope):
+    """Run an ASGI app on one scope; returns (messages it sent, whether the inner app ran)."""
+    import asyncio
+
+    sent = []
+
+    async def receive():
+        return {"type": f"{scope['type']}.connect"} if scope["type"] == "websocket" else \
+            {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    return sent
+
+
+def test_host_guard_refuses_before_the_app_runs():
+    hosts = pytest.importorskip("singan.ui.hosts", reason="needs the `ui` extra")
+    ran = []
+
+    async def inner(scope, receive, send):
+        ran.append(scope["type"])
+
+    guard = hosts.HostGuard(inner, hosts.HostRule.for_server("127.0.0.1", 7860))
+    evil = [(b"host", b"evil.example:7860")]
+    sent = _asgi(guard, {"type": "websocket", "path": "/ws", "headers": evil})
+    assert sent == [{"type": "websocket.close", "code": 1008}] and ran == []
+    sent = _asgi(guard, {"type": "http", "method": "GET", "path": "/", "headers": evil})
+    assert sent[0]["status"] == 403 and b"Host refused" in sent[1]["body"] and ran == []
+    good = [(b"host", b"127.0.0.1:7860"), (b"origin", b"http://127.0.0.1:7860")]
+    for kind in ("http", "websocket"):
+        assert _asgi(guard, {"type": kind, "method": "GET", "path": "/", "headers": good}) == []
+    _asgi(guard, {"type": "lifespan"})
+    assert ran == ["http", "websocket", "lifespan"]
+
+
+def test_launch_installs_the_guard_and_says_what_0000_answers(monkeypatch, tmp_path):
+    gr = pytest.importorskip("gradio", reason="needs the `ui` extra")
+    import warnings
+
+    from singan.errors import InputNotice
+    from singan.ui import app as ui_app
+    from singan.ui.hosts import HostGuard
+
+    blocks, seen = gr.Blocks(), {}
+    monkeypatch.setattr(blocks, "launch", lambda **kw: seen.update(kw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no notice on localhost
+        ui_app.launch(blocks, tmp_path, port=7999)
+    (middleware,) = seen["app_kwargs"]["middleware"]
+    assert middleware.cls is HostGuard and middleware.kwargs["rule"].port == 7999
+    assert not middleware.kwargs["rule"].any_ip
+    assert seen["num_workers"] == 0 and seen["server_name"] == "127.0.0.1"
+    with pytest.warns(InputNotice, match="every address.*any IP address.*DNS rebinding"):
+        ui_app.launch(blocks, tmp_path, host="0.0.0.0", port=7999)
+    assert seen["app_kwargs"]["middleware"][0].kwargs["rule"].any_ip

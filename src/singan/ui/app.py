@@ -4,7 +4,8 @@ Every event has a fixed `api_name`, so the app can be driven with `gradio_client
 raise `gr.Error` with the library's message for anything a user can fix. Nothing a user uploads
 is trusted: images go through `images.read_image`, model zips through `Workers.import_model`.
 The page never trains itself: a worker subprocess does (see `runs.Workers`), and a timer reads
-its run folder, so closing or reloading the page loses nothing.
+its run folder, so closing or reloading the page loses nothing. The server answers only requests
+that name it in Host and Origin (`hosts`), so other sites' pages cannot drive it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from pathlib import Path
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from .. import images
 from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
 from ..data import default_image
 from . import tabs
 from .common import Context, Models, guard, model_summary
-from ..errors import UIError
+from .hosts import HostGuard, HostRule
+from ..errors import UIError, notice
 from ..run import read_run_info
 from ..run.layout import MODEL_FILES, latest_preview
 from .runs import Workers, progress_text, safe_name
@@ -222,10 +225,26 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
 
 def launch(app: gr.Blocks, runs_dir: str | os.PathLike, *, host: str = "127.0.0.1",
            port: int = 7860, prevent_thread_lock: bool = False, quiet: bool = False):
-    """Serve the app locally: no share tunnel, files served only from `runs_dir`."""
+    """Serve the app on `host`:`port`: no share tunnel, files served only from `runs_dir`, and
+    only requests that name this app in Host and Origin answered (`hosts.HostRule`).
+
+    The guard (`hosts.HostGuard`) is FastAPI middleware given through `app_kwargs`, so it stands
+    in front of every route Gradio adds; only Gradio's CORS and compression middleware wrap it
+    (Gradio's CORS layer answers a CORS preflight itself, running nothing; the request it
+    announces then meets the guard). Gradio's static-file worker processes
+    (`GRADIO_NUM_WORKERS`), which would serve files and uploads on ports of their own, without
+    the guard, are turned off. On an address that listens everywhere (0.0.0.0, ::) an
+    `InputNotice` says who can reach the app and which names it answers to.
+    """
+    rule = HostRule.for_server(host, port)
+    if rule.any_ip:
+        notice(f"listening on every address: anyone who can reach this machine on port {port} "
+               f"can use the app; it answers requests naming {rule.describe()} (other names "
+               f"are refused, against DNS rebinding)")
     return app.launch(server_name=host, server_port=port, share=False,
                       allowed_paths=[str(Path(runs_dir).resolve())],
                       max_file_size=MAX_UPLOAD_BYTES, show_error=True, ssr_mode=False,
                       prevent_thread_lock=prevent_thread_lock, quiet=quiet,
                       footer_links=["api", "settings"], run_history=False, css=CSS,
-                      enable_monitoring=False, mcp_server=False, pwa=False)
+                      enable_monitoring=False, mcp_server=False, pwa=False, num_workers=0,
+                      app_kwargs={"middleware": [Middleware(HostGuard, rule=rule)]})
