@@ -51,6 +51,68 @@ def test_status_of_a_run_whose_worker_died(tmp_path):
     assert w.status("r").state == "lost" and not w.stop("r")
 
 
+# --- symbolic links in the runs folder ---------------------------------------------------------
+
+def _copy_run(src, dest):
+    dest.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (dest / name).write_bytes((src / name).read_bytes())
+    return dest
+
+
+def test_run_folders_that_are_links_are_neither_listed_nor_used(tmp_path, tiny_run):
+    runs_dir, outside = tmp_path / "runs", tmp_path / "outside"
+    _copy_run(tiny_run, runs_dir / "real")
+    _copy_run(tiny_run, outside / "target")
+    (runs_dir / "linked").symlink_to(outside / "target", target_is_directory=True)
+    (runs_dir / "dangling").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    w = Workers(runs_dir)
+    assert w.names() == ["real"]
+    for name in ("linked", "dangling"):
+        for use in (w.path, w.outputs, w.export_model, w.status, w.stop, w.resume):
+            with pytest.raises(UIError, match="symbolic link"):
+                use(name)
+    assert sorted(p.name for p in (outside / "target").iterdir()) == \
+        ["config.json", "model.safetensors"]  # no outputs/, no zip written through the link
+    assert w.export_model("real").parent == runs_dir / "real" / "outputs"
+
+
+def test_an_outputs_folder_that_is_a_link_is_refused(tmp_path, tiny_run):
+    runs_dir, outside = tmp_path / "runs", tmp_path / "outside"
+    outside.mkdir()
+    _copy_run(tiny_run, runs_dir / "r")
+    (runs_dir / "r" / "outputs").symlink_to(outside, target_is_directory=True)
+    w = Workers(runs_dir)
+    with pytest.raises(UIError, match="r/outputs is a symbolic link"):
+        w.outputs("r")
+    with pytest.raises(UIError, match="r/outputs is a symbolic link"):
+        w.export_model("r")
+    assert list(outside.iterdir()) == []
+    _copy_run(tiny_run, runs_dir / "f")
+    (runs_dir / "f" / "outputs").write_text("a file, not a folder")
+    with pytest.raises(UIError, match="f/outputs is not a folder"):
+        w.outputs("f")
+
+
+def test_files_the_app_writes_replace_links_instead_of_writing_through_them(tmp_path, tiny_run):
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    from singan.ui.common import save_png, zip_pngs
+
+    w = Workers(tmp_path / "runs")
+    _copy_run(tiny_run, tmp_path / "runs" / "r")
+    out = w.outputs("r")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    image = Image.new("RGB", (8, 8))
+    for name, write in [("sr_x2_seed0.png", lambda p: save_png(image, p)),
+                        ("samples.zip", lambda p: zip_pngs({"a.png": image}, p)),
+                        ("r-model.zip", lambda p: w.export_model("r"))]:
+        (out / name).symlink_to(victim)
+        write(out / name)
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
+        assert victim.read_text() == "keep me"
+
+
 def _model_zip(path, run_dir, names=("config.json", "model.safetensors")):
     with zipfile.ZipFile(path, "w") as z:
         for member, name in zip(("config.json", "model.safetensors"), names):

@@ -121,6 +121,11 @@ def mask_image(m: torch.Tensor) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a), mode="L")
 
 
+def save_png(image: Image.Image, target: Path) -> Path:
+    """Write a PIL image as a PNG, atomically (never through a link at `target`)."""
+    return atomic_write(target, lambda f: image.save(f, format="PNG"))
+
+
 def zip_pngs(images: dict[str, Image.Image], target: Path) -> Path:
     """Write PIL images into a zip (member name -> image), atomically."""
     def write(f) -> None:

@@ -18,7 +18,7 @@ from ..errors import UIError
 from ..models import SinGAN
 from ..resize import resize
 from ..sample import generate
-from .common import Context, guard, mask_image, scale_slider, to_image, zip_pngs
+from .common import Context, guard, mask_image, save_png, scale_slider, to_image, zip_pngs
 from .images import editor_image, editor_mask, hex_colour, upload_mask
 
 HAS_MP4 = importlib.util.find_spec("imageio_ffmpeg") is not None
@@ -237,8 +237,8 @@ def sr_tab(ctx: Context) -> None:
         out = apps.super_resolve(model, float(factor), seed=int(seed))
         before = resize(model.reals[-1], size=tuple(out.shape[-2:]))
         image = to_image(out)
-        path = ctx.workers.outputs(name) / f"sr_x{float(factor):g}_seed{int(seed)}.png"
-        image.save(path, format="PNG")
+        path = save_png(image, ctx.workers.outputs(name) /
+                        f"sr_x{float(factor):g}_seed{int(seed)}.png")
         return (to_image(before), image), str(path)
 
     with gr.Tab("Super-resolution", id="sr"):
