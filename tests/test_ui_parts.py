@@ -51,7 +51,45 @@ def test_status_of_a_run_whose_worker_died(tmp_path):
     assert w.status("r").state == "lost" and not w.stop("r")
 
 
-# --- symbolic links in the runs folder ---------------------------------------------------------
+# --- damaged progress records: the status and Stop never raise -----------------------------
+
+DAMAGED_PROGRESS = {
+    "wrong types": {"status": 5, "pid": "123", "num_scales": "4", "scale": [], "iteration": {},
+                    "iters": None, "scales_done": True, "percent": "50", "updated": "now",
+                    "elapsed": [1], "eta": {"s": 3}},
+    "running, pid past a C long": {"status": "running", "pid": 2 ** 63, "num_scales": 3},
+    "running, pid past a C int": {"status": "running", "pid": 2 ** 31, "num_scales": 3},
+    "running, pid past 2^64": {"status": "running", "pid": 2 ** 70},
+    "running, negative pid": {"status": "running", "pid": -1},
+    "running, float pid": {"status": "running", "pid": 1234.0},
+    "running, bool pid": {"status": "running", "pid": True},
+    "running, huge numbers": {"status": "running", "scale": 10 ** 30, "iteration": -5,
+                              "percent": 1e308, "eta": -1.0, "num_scales": 10 ** 20},
+    "a list": [1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("progress", DAMAGED_PROGRESS.values(), ids=DAMAGED_PROGRESS.keys())
+def test_status_and_stop_of_a_run_with_a_damaged_progress_record(tmp_path, progress):
+    w = Workers(tmp_path)
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "progress.json").write_text(json.dumps(progress))
+    (run / ".lock").write_text(json.dumps({"pid": 2 ** 70}))  # the app does not read the lock
+    st = w.status("r")
+    assert st.state in ("lost", "failed")
+    assert runs.progress_text(st).startswith("**r**: ")
+    assert w.stop("r") is False
+    assert w.names() == ["r"]
+
+
+@pytest.mark.parametrize("pid", [2 ** 63, 2 ** 31, 2 ** 100, -(2 ** 63), 0, "12", 3.0, None])
+def test_a_pid_no_process_can_have_is_no_worker(tmp_path, pid):
+    # Past read_progress too (it already refuses these): os.kill itself overflows on them.
+    assert runs._pid_is_worker(pid, tmp_path) is False
+
+
+# --- symbolic links in the runs folder -----------------------------------------------------
 
 def _copy_run(src, dest):
     dest.mkdir(parents=True)
@@ -111,6 +149,45 @@ def test_files_the_app_writes_replace_links_instead_of_writing_through_them(tmp_
         write(out / name)
         assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
         assert victim.read_text() == "keep me"
+
+
+# --- numbers from the page and from API clients --------------------------------------------
+
+def test_numbers_are_checked_against_their_declaration():
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    from singan.bounds import FPS, SEED
+    from singan.errors import ConfigError
+    from singan.ui.common import number, number_box
+
+    assert number(4.0, SEED, "seed") == 4 and type(number(4.0, SEED, "seed")) is int
+    assert number(2 ** 63 - 1, SEED, "seed") == 2 ** 63 - 1
+    assert number(10, FPS, "fps") == 10.0
+    for bad in (2 ** 63, -1, 1.5, float("nan"), float("inf"), "3", None, True, [1]):
+        with pytest.raises(ConfigError, match="seed must be a whole number from 0 to 2"):
+            number(bad, SEED, "seed")
+    with pytest.raises(ConfigError, match="fps must be a finite number"):
+        number(float("nan"), FPS, "fps")
+    # Number boxes hand over what was sent: Gradio's rounding would fail on NaN and strings.
+    box = number_box(0, "seed")
+    for payload in (float("nan"), "abc", 2 ** 70, 1.5, None):
+        assert box.preprocess(payload) is payload
+
+
+# --- server paths in messages --------------------------------------------------------------
+
+def test_messages_show_no_server_paths(tmp_path):
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    import tempfile
+
+    from singan.ui.common import hide_folder, public
+
+    runs_dir = tmp_path / "runs"
+    hide_folder(runs_dir, relative=True)
+    upload = os.path.join(tempfile.gettempdir(), "gradio", "3f" * 32, "my notes.png")
+    assert public(f"{upload}: not an image file") == "my notes.png: not an image file"
+    assert public(f"'{runs_dir}/hills/config.json': not JSON") == "'hills/config.json': not JSON"
+    assert public(f"{runs_dir}: full") == "the runs folder: full"
+    assert public("mode sr/animation, 1/2 done") == "mode sr/animation, 1/2 done"
 
 
 def _model_zip(path, run_dir, names=("config.json", "model.safetensors")):
@@ -220,7 +297,7 @@ def test_cli_ui_serves_the_runs_folder_on_localhost(monkeypatch, tmp_path, capsy
     assert main(["ui", "--port", "0"]) == 2
 
 
-# --- the Host and Origin rule --------------------------------------------------------------------
+# --- the Host and Origin rule --------------------------------------------------------------
 
 def _refusal(rule, host="127.0.0.1:7860", origin=None, extra=()):
     from starlette.datastructures import Headers

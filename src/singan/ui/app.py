@@ -10,6 +10,7 @@ that name it in Host and Origin (`hosts`), so other sites' pages cannot drive it
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,15 +19,19 @@ import torch
 from starlette.middleware import Middleware
 
 from .. import images
+from ..bounds import SEED
 from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
 from ..data import default_image
-from . import tabs
-from .common import Context, Models, guard, model_summary
-from .hosts import HostGuard, HostRule
 from ..errors import UIError, notice
 from ..run import read_run_info
 from ..run.layout import MODEL_FILES, latest_preview
+from . import tabs
+from .common import (Context, Models, guard, hide_folder, model_summary, number, number_box,
+                     public, whole)
+from .hosts import HostGuard, HostRule
 from .runs import Workers, progress_text, safe_name
+
+log = logging.getLogger(__name__)
 
 # Settings of the Train tab: config fields with a box of their own (others keep the preset's).
 TRAIN_FIELDS = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
@@ -57,11 +62,12 @@ def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
         *fields, seed = values
         if any(v is None for v in values):
             raise UIError("fill in every setting (they start at the preset's values)")
-        settings = {k: int(v) for k, v in zip(TRAIN_FIELDS, fields)}
-        make_config(preset, mode, **settings)  # check before starting anything
+        settings = {k: whole(v) for k, v in zip(TRAIN_FIELDS, fields)}
+        make_config(preset, mode, **settings)  # checks every field before anything starts
+        seed = number(seed, SEED, "seed")
         default = Path(path).stem if path else "default"
-        run = workers.start(path, (name or "").strip() or default, preset=preset, mode=mode,
-                            settings=settings, seed=int(seed))
+        run = workers.start(path, str(name or "").strip() or default, preset=preset, mode=mode,
+                            settings=settings, seed=seed)
         return _run_choices(workers, run)
 
     def stop(name):
@@ -90,10 +96,10 @@ def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
                 for row in (TRAIN_FIELDS[:3], TRAIN_FIELDS[3:]):
                     with gr.Row():
                         for f in row:
-                            boxes.append(gr.Number(getattr(defaults, f), precision=0,
-                                                   label=FIELD_LABELS.get(f, f.replace("_", " ")),
-                                                   elem_id="train-" + f.replace("_", "-")))
-                seed = gr.Number(0, precision=0, label="seed")
+                            boxes.append(number_box(
+                                getattr(defaults, f), FIELD_LABELS.get(f, f.replace("_", " ")),
+                                elem_id="train-" + f.replace("_", "-")))
+                seed = number_box(0, "seed")
                 button = gr.Button("Train", variant="primary", elem_id="train-button")
             with gr.Column():
                 preview = gr.Image(label="Latest scale (a random sample)", format="png",
@@ -162,22 +168,27 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         workers: the `Workers` that own the training subprocesses (default: a new one).
     """
     workers = workers or Workers(runs_dir, str(device))
+    hide_folder(workers.runs_dir, relative=True)
     models = Models(workers, device)
 
     def poll(name, shown):
         """Progress text, newest preview (skipped when unchanged), button states, model key.
 
-        Never raises: it runs every second, and a run deleted meanwhile is just reported.
+        Never raises: it runs every second, and a run deleted, damaged or replaced meanwhile is
+        just reported.
         """
         try:
             st = workers.status(name)
-        except UIError as e:
-            return (str(e), None, "", gr.Button(interactive=False), gr.Button(visible=False),
-                    "")
-        prev = latest_preview(workers.path(name))
-        prev_key = f"{prev}:{prev.stat().st_mtime_ns}" if prev else ""
+            prev = latest_preview(workers.path(name))
+            prev_key = f"{prev}:{prev.stat().st_mtime_ns}" if prev else ""
+            key = models.key(name, st)
+        except Exception as e:  # a poll that raised would leave the page's status stale
+            if not isinstance(e, (UIError, OSError)):
+                log.exception("progress poll of run %r", name)
+            text = public(str(e)) if isinstance(e, UIError) else \
+                f"the status of run {name!r} cannot be read now ({type(e).__name__})"
+            return (text, None, "", gr.Button(interactive=False), gr.Button(visible=False), "")
         preview = gr.skip() if prev_key == shown else (str(prev) if prev else None)
-        key = models.key(name, st)
         return (progress_text(st), preview, prev_key,
                 gr.Button(interactive=st.state in ("starting", "running")),
                 gr.Button(visible=st.state in ("interrupted", "lost")),

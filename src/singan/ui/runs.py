@@ -9,7 +9,7 @@ The app lists and writes only real folders inside its runs folder: a run folder 
 symbolic link (or resolves elsewhere) is neither listed nor opened, an `outputs` folder that is
 a link is refused, and every file the app writes is written atomically into such a folder (a
 temporary file renamed into place: the rename replaces a link of that name, never writes
-through it).
+through it). Messages name runs by their name, never by their path on the server.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..run import ProgressInfo, load, pack_run, read_progress, unpack_run
 from ..run.launch import Worker, interrupt_process
 from ..run.layout import (CONFIG_NAME, INPUT_NAME, MODEL_FILES, MODEL_NAME, OUTPUTS_DIR,
                           STATE_NAME, WORKER_LOG_NAME, is_run_like)
+from ..run.records import MAX_PID
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -68,7 +69,7 @@ def unique_dir(parent: Path, name: str) -> Path:
             return path
         except FileExistsError:
             continue
-    raise UIError(f"{parent}: too many runs named {name!r}")
+    raise UIError(f"too many runs named {name!r}")
 
 
 def _last_line(path: Path) -> str:
@@ -80,12 +81,15 @@ def _last_line(path: Path) -> str:
 
 
 def _pid_is_worker(pid: object, run_dir: Path) -> bool:
-    """Whether `pid` is alive and (where /proc tells) a `singan train` writing into run_dir."""
-    if not isinstance(pid, int) or pid <= 0:
+    """Whether `pid` is alive and (where /proc tells) a `singan train` writing into run_dir.
+
+    Never raises: a pid of the wrong type or one no process can have (it does not fit a C int)
+    is no worker."""
+    if type(pid) is not int or not 0 < pid <= MAX_PID:
         return False
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # gone, or someone else's process
+    except (OSError, OverflowError):  # gone, someone else's process, or no such pid at all
         return False
     proc = Path(f"/proc/{pid}")
     if not Path("/proc/self").exists():
