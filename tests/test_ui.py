@@ -295,3 +295,178 @@ def test_super_resolution_and_animation(client, trained, mode_runs):
     assert (mp4 is not None) == HAS_MP4
     with pytest.raises(AppError, match="animation mode"):
         client.predict(trained, 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
+
+
+# --- hostile clients: Host and Origin, numbers, damaged runs, paths in messages ------------
+
+
+def test_host_and_origin_are_checked_on_every_route(ui_server):
+    import httpx
+
+    base = ui_server.url.rstrip("/")
+    port = int(base.rsplit(":", 1)[1])
+    probe = ui_server.runs / "probe.txt"
+    probe.write_text("probe")
+    routes = {"page": ("GET", "/", {}), "config": ("GET", "/config", {}),
+              "api info": ("GET", "/gradio_api/info", {}),
+              "api call": ("POST", "/gradio_api/call/list_runs", {"json": {"data": [None]}}),
+              "file": ("GET", f"/gradio_api/file={probe}", {}),
+              "upload": ("POST", "/gradio_api/upload",
+                         {"files": {"files": ("x.txt", b"uploaded")}}),
+              "queue": ("POST", "/gradio_api/queue/join", {"json": {"data": [None]}}),
+              "queue stream": ("GET", "/gradio_api/queue/data?session_hash=x", {})}
+    own = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=30) as http:
+        def send(route, **headers):
+            method, path, kw = routes[route]
+            return http.request(method, path, headers=headers, **kw)
+
+        for route in routes:
+            for headers, why in [({"Host": "evil.example"}, "Host refused"),
+                                 ({"Host": f"evil.example:{port}"}, "Host refused"),
+                                 ({"Origin": "http://evil.example"}, "Origin refused"),
+                                 ({"Origin": f"http://evil.example:{port}"}, "Origin refused"),
+                                 ({"Origin": "null"}, "Origin refused"),
+                                 ({"Origin": f"http://127.0.0.1:{port + 1}"}, "Origin refused")]:
+                r = send(route, **headers)
+                assert r.status_code == 403, (route, headers)
+                assert r.headers["content-type"].startswith("text/plain") and why in r.text
+        for route in ("page", "config", "api info", "api call", "file", "upload"):
+            for headers in ({}, {"Origin": own}, {"Host": f"localhost:{port}",
+                                                   "Origin": f"http://localhost:{port}"}):
+                assert send(route, **headers).status_code == 200, (route, headers)
+        assert send("file", Origin=own).text == "probe"
+        assert "named_endpoints" in send("api info", Host=f"[::1]:{port}").json()
+        # A CORS preflight is answered by Gradio's CORS layer (it runs nothing); the request it
+        # announces is refused all the same.
+        assert send("api call", Host=f"evil.example:{port}",
+                    Origin=f"http://evil.example:{port}").status_code == 403
+    probe.unlink()
+
+
+def call_raw(ui_server, api, body: str):
+    """Call an endpoint with a raw JSON body (NaN and Infinity, which gradio_client refuses to
+    send); returns the text of the event stream's reply."""
+    import httpx
+
+    base = ui_server.url.rstrip("/")
+    r = httpx.post(f"{base}/gradio_api/call/{api}", content=body,
+                   headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return httpx.get(f"{base}/gradio_api/call/{api}/{r.json()['event_id']}", timeout=60).text
+
+
+def test_numbers_from_api_clients_are_checked_first(client, trained, ui_server):
+    seed_msg = r"seed must be a whole number from 0 to 2\^63 - 1, got "
+    cases = [
+        ((trained, 2 ** 63, 1, 0, 1.0, 1.0), "/sample", seed_msg + "9223372036854775808"),
+        ((trained, -1, 1, 0, 1.0, 1.0), "/sample", seed_msg + "-1"),
+        ((trained, 2 ** 63 - 2, 3, 0, 1.0, 1.0), "/sample", "the last seed"),
+        ((trained, 0, 1.5, 0, 1.0, 1.0), "/sample", "count must be a whole number from 1 to 64"),
+        ((trained, "abc", 1, 0, 1.0, 1.0), "/sample", seed_msg + "'abc'"),
+        ((trained, 0, 1, 0.5, 1.0, 1.0), "/sample", "start scale must be a whole number"),
+        ((trained, 2.0, 2 ** 63), "/super_resolve", seed_msg),  # before "needs sr mode"
+        ((trained, 4, 0.1, 0.9, 0, 10, -5), "/animate", seed_msg),
+        ((trained, 4.5, 0.1, 0.9, 0, 10, 0), "/animate", "frames must be a whole number from 1"),
+        # Sliders answer values outside their range themselves, with a message too.
+        ((trained, 99.0, 0), "/super_resolve", "greater than maximum value 8"),
+        ((trained, None, True, None, None, 1, False, 0, 2 ** 63), "/edit", seed_msg),
+        ((trained, None, True, None, None, 1, False, -1, 0), "/harmonize",
+         "fine-tuning iterations must be a whole number from 0"),
+        ((trained, None, None, 1, True, 2, 2 ** 64), "/paint", seed_msg),
+    ]
+    for args, api, message in cases:
+        with pytest.raises(AppError, match=message):
+            client.predict(*args, api_name=api)
+    before = set(p.name for p in ui_server.runs.iterdir())
+    for changes, message in [({"seed": 2 ** 63}, seed_msg), ({"seed": -1}, seed_msg),
+                             ({"iters": 2.5}, "iters must be a whole number from 1"),
+                             ({"max_size": "big"}, "max_size must be a whole number")]:
+        seed = changes.pop("seed", 0)
+        with pytest.raises(AppError, match=message):
+            client.predict(*train_args(None, "x", seed=seed, **changes), api_name="/train")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before  # nothing started
+    # NaN and infinities (JSON extensions that Python's parser takes) are messages as well.
+    base = f'"{trained}"'
+    for api, body, message in [
+            ("sample", f'[{base}, NaN, 1, 0, 1.0, 1.0]', "seed must be a whole number"),
+            ("sample", f'[{base}, Infinity, 1, 0, 1.0, 1.0]', "seed must be a whole number"),
+            ("sample", f'[{base}, 0, 1, 0, NaN, 1.0]', "height factor must be a finite"),
+            ("animate", f'[{base}, 4, 0.1, NaN, 0, 10, 0]', "beta must be a finite number"),
+            ("animate", f'[{base}, 4, 0.1, 0.9, 0, NaN, 0]', "frames per second must be a"),
+            ("animate", f'[{base}, NaN, 0.1, 0.9, 0, 10, 0]', "frames must be a whole number"),
+            ("super_resolve", f'[{base}, NaN, 0]', "factor must be a finite number > 1"),
+            ("paint", f'[{base}, null, null, NaN, true, 2, 0]', "injection scale must be a"),
+            ("train", '[null, "x", "generation", "tiny", 32, 16, 8, 8, NaN, 0, 0]',
+             "iters must be a whole number"),
+            ("train", '[null, "x", "generation", "tiny", 32, 16, 8, 8, 3, 0, -Infinity]',
+             "seed must be a whole number")]:
+        reply = call_raw(ui_server, api, f'{{"data": {body}}}')
+        assert "event: error" in reply and message in reply, (api, body, reply)
+    assert set(p.name for p in ui_server.runs.iterdir()) == before
+
+
+def test_progress_of_a_damaged_or_linked_run_is_a_status(client, ui_server, tmp_path):
+    import json
+    import shutil
+
+    damaged = ui_server.runs / "damaged"
+    damaged.mkdir()
+    (damaged / "progress.json").write_text(json.dumps(
+        {"status": "running", "pid": 2 ** 63, "num_scales": "3", "scale": [], "percent": "x",
+         "updated": True, "eta": {"s": 1}}))
+    (damaged / ".lock").write_text('{"pid": 18446744073709551616}')
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "progress.json").write_text('{"status": "running", "pid": 1}')
+    linked = ui_server.runs / "linked"
+    linked.symlink_to(outside, target_is_directory=True)
+    try:
+        for api in ("/progress", "/run_status"):
+            status = client.predict("damaged", api_name=api)[0]
+            assert status.startswith("**damaged**: the training worker ended without finishing")
+            status = client.predict("linked", api_name=api)[0]
+            assert "'linked' is a symbolic link" in status
+        with pytest.raises(AppError, match="run 'damaged' is not training"):
+            client.predict("damaged", api_name="/stop")
+        with pytest.raises(AppError, match="symbolic link"):
+            client.predict("linked", api_name="/download_model")
+        runs = client.predict(None, api_name="/list_runs")
+        assert "damaged" in [c[0] for c in runs["choices"]]
+        assert "linked" not in [c[0] for c in runs["choices"]]
+        assert sorted(p.name for p in outside.iterdir()) == ["progress.json"]
+    finally:
+        shutil.rmtree(damaged)
+        linked.unlink()
+
+
+def test_messages_name_uploads_not_server_paths(client, trained, ui_server, tmp_path):
+    import shutil
+    import tempfile
+
+    text = tmp_path / "my notes.png"
+    text.write_text("not an image")
+    good = tmp_path / "good.png"
+    singan.default_image(24, 32).save(good)
+    calls = [((handle_file(str(text)),), "/check_image"),
+             (train_args(handle_file(str(text)), "bad"), "/train"),
+             ((trained, None, True, handle_file(str(good)), handle_file(str(text)), 1, False, 0,
+               0), "/harmonize"),
+             ((trained, None, handle_file(str(text)), 1, False, 0, 0), "/paint")]
+    for args, api in calls:
+        with pytest.raises(AppError) as e:
+            client.predict(*args, api_name=api)
+        message = str(e.value)
+        assert message.startswith("my notes.png: not an image file"), (api, message)
+        assert tempfile.gettempdir() not in message and str(tmp_path) not in message
+    broken = ui_server.runs / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    (broken / "model.safetensors").write_bytes((ui_server.runs / trained /
+                                                "model.safetensors").read_bytes())
+    try:
+        with pytest.raises(AppError, match="broken/config.json") as e:
+            client.predict("broken", 0, 1, 0, 1.0, 1.0, api_name="/sample")
+        assert str(ui_server.runs) not in str(e.value)
+    finally:
+        shutil.rmtree(broken)

@@ -51,6 +51,145 @@ def test_status_of_a_run_whose_worker_died(tmp_path):
     assert w.status("r").state == "lost" and not w.stop("r")
 
 
+# --- damaged progress records: the status and Stop never raise -----------------------------
+
+DAMAGED_PROGRESS = {
+    "wrong types": {"status": 5, "pid": "123", "num_scales": "4", "scale": [], "iteration": {},
+                    "iters": None, "scales_done": True, "percent": "50", "updated": "now",
+                    "elapsed": [1], "eta": {"s": 3}},
+    "running, pid past a C long": {"status": "running", "pid": 2 ** 63, "num_scales": 3},
+    "running, pid past a C int": {"status": "running", "pid": 2 ** 31, "num_scales": 3},
+    "running, pid past 2^64": {"status": "running", "pid": 2 ** 70},
+    "running, negative pid": {"status": "running", "pid": -1},
+    "running, float pid": {"status": "running", "pid": 1234.0},
+    "running, bool pid": {"status": "running", "pid": True},
+    "running, huge numbers": {"status": "running", "scale": 10 ** 30, "iteration": -5,
+                              "percent": 1e308, "eta": -1.0, "num_scales": 10 ** 20},
+    "a list": [1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("progress", DAMAGED_PROGRESS.values(), ids=DAMAGED_PROGRESS.keys())
+def test_status_and_stop_of_a_run_with_a_damaged_progress_record(tmp_path, progress):
+    w = Workers(tmp_path)
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "progress.json").write_text(json.dumps(progress))
+    (run / ".lock").write_text(json.dumps({"pid": 2 ** 70}))  # the app does not read the lock
+    st = w.status("r")
+    assert st.state in ("lost", "failed")
+    assert runs.progress_text(st).startswith("**r**: ")
+    assert w.stop("r") is False
+    assert w.names() == ["r"]
+
+
+@pytest.mark.parametrize("pid", [2 ** 63, 2 ** 31, 2 ** 100, -(2 ** 63), 0, "12", 3.0, None])
+def test_a_pid_no_process_can_have_is_no_worker(tmp_path, pid):
+    # Past read_progress too (it already refuses these): os.kill itself overflows on them.
+    assert runs._pid_is_worker(pid, tmp_path) is False
+
+
+# --- symbolic links in the runs folder -----------------------------------------------------
+
+def _copy_run(src, dest):
+    dest.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (dest / name).write_bytes((src / name).read_bytes())
+    return dest
+
+
+def test_run_folders_that_are_links_are_neither_listed_nor_used(tmp_path, tiny_run):
+    runs_dir, outside = tmp_path / "runs", tmp_path / "outside"
+    _copy_run(tiny_run, runs_dir / "real")
+    _copy_run(tiny_run, outside / "target")
+    (runs_dir / "linked").symlink_to(outside / "target", target_is_directory=True)
+    (runs_dir / "dangling").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    w = Workers(runs_dir)
+    assert w.names() == ["real"]
+    for name in ("linked", "dangling"):
+        for use in (w.path, w.outputs, w.export_model, w.status, w.stop, w.resume):
+            with pytest.raises(UIError, match="symbolic link"):
+                use(name)
+    assert sorted(p.name for p in (outside / "target").iterdir()) == \
+        ["config.json", "model.safetensors"]  # no outputs/, no zip written through the link
+    assert w.export_model("real").parent == runs_dir / "real" / "outputs"
+
+
+def test_an_outputs_folder_that_is_a_link_is_refused(tmp_path, tiny_run):
+    runs_dir, outside = tmp_path / "runs", tmp_path / "outside"
+    outside.mkdir()
+    _copy_run(tiny_run, runs_dir / "r")
+    (runs_dir / "r" / "outputs").symlink_to(outside, target_is_directory=True)
+    w = Workers(runs_dir)
+    with pytest.raises(UIError, match="r/outputs is a symbolic link"):
+        w.outputs("r")
+    with pytest.raises(UIError, match="r/outputs is a symbolic link"):
+        w.export_model("r")
+    assert list(outside.iterdir()) == []
+    _copy_run(tiny_run, runs_dir / "f")
+    (runs_dir / "f" / "outputs").write_text("a file, not a folder")
+    with pytest.raises(UIError, match="f/outputs is not a folder"):
+        w.outputs("f")
+
+
+def test_files_the_app_writes_replace_links_instead_of_writing_through_them(tmp_path, tiny_run):
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    from singan.ui.common import save_png, zip_pngs
+
+    w = Workers(tmp_path / "runs")
+    _copy_run(tiny_run, tmp_path / "runs" / "r")
+    out = w.outputs("r")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    image = Image.new("RGB", (8, 8))
+    for name, write in [("sr_x2_seed0.png", lambda p: save_png(image, p)),
+                        ("samples.zip", lambda p: zip_pngs({"a.png": image}, p)),
+                        ("r-model.zip", lambda p: w.export_model("r"))]:
+        (out / name).symlink_to(victim)
+        write(out / name)
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
+        assert victim.read_text() == "keep me"
+
+
+# --- numbers from the page and from API clients --------------------------------------------
+
+def test_numbers_are_checked_against_their_declaration():
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    from singan.bounds import FPS, SEED
+    from singan.errors import ConfigError
+    from singan.ui.common import number, number_box
+
+    assert number(4.0, SEED, "seed") == 4 and type(number(4.0, SEED, "seed")) is int
+    assert number(2 ** 63 - 1, SEED, "seed") == 2 ** 63 - 1
+    assert number(10, FPS, "fps") == 10.0
+    for bad in (2 ** 63, -1, 1.5, float("nan"), float("inf"), "3", None, True, [1]):
+        with pytest.raises(ConfigError, match="seed must be a whole number from 0 to 2"):
+            number(bad, SEED, "seed")
+    with pytest.raises(ConfigError, match="fps must be a finite number"):
+        number(float("nan"), FPS, "fps")
+    # Number boxes hand over what was sent: Gradio's rounding would fail on NaN and strings.
+    box = number_box(0, "seed")
+    for payload in (float("nan"), "abc", 2 ** 70, 1.5, None):
+        assert box.preprocess(payload) is payload
+
+
+# --- server paths in messages --------------------------------------------------------------
+
+def test_messages_show_no_server_paths(tmp_path):
+    pytest.importorskip("gradio", reason="needs the `ui` extra")
+    import tempfile
+
+    from singan.ui.common import hide_folder, public
+
+    runs_dir = tmp_path / "runs"
+    hide_folder(runs_dir, relative=True)
+    upload = os.path.join(tempfile.gettempdir(), "gradio", "3f" * 32, "my notes.png")
+    assert public(f"{upload}: not an image file") == "my notes.png: not an image file"
+    assert public(f"'{runs_dir}/hills/config.json': not JSON") == "'hills/config.json': not JSON"
+    assert public(f"{runs_dir}: full") == "the runs folder: full"
+    assert public("mode sr/animation, 1/2 done") == "mode sr/animation, 1/2 done"
+
+
 def _model_zip(path, run_dir, names=("config.json", "model.safetensors")):
     with zipfile.ZipFile(path, "w") as z:
         for member, name in zip(("config.json", "model.safetensors"), names):
@@ -156,3 +295,113 @@ def test_cli_ui_serves_the_runs_folder_on_localhost(monkeypatch, tmp_path, capsy
     assert (tmp_path / "r").is_dir()
     assert "http://127.0.0.1:7999" in capsys.readouterr().err
     assert main(["ui", "--port", "0"]) == 2
+
+
+# --- the Host and Origin rule --------------------------------------------------------------
+
+def _refusal(rule, host="127.0.0.1:7860", origin=None, extra=()):
+    from starlette.datastructures import Headers
+
+    raw = ([] if host is None else [(b"host", host.encode())]) + \
+        ([] if origin is None else [(b"origin", origin.encode())]) + list(extra)
+    return rule.refusal(Headers(raw=raw))
+
+
+def test_host_rule_of_an_app_on_localhost():
+    hosts = pytest.importorskip("singan.ui.hosts", reason="needs the `ui` extra")
+    rule = hosts.HostRule.for_server("127.0.0.1", 7860)
+    for host in ("127.0.0.1:7860", "127.0.0.1", "localhost:7860", "LocalHost.:7860",
+                 "[::1]:7860", "[0:0:0:0:0:0:0:1]:7860", "localhost:8000"):
+        assert _refusal(rule, host) is None, host
+    for host in ("evil.example", "evil.example:7860", "127.0.0.1.nip.io:7860", "localhost.evil",
+                 "evil@127.0.0.1", "127.0.0.1/x", "192.168.1.5:7860", "[::1", "[fe80::zz]",
+                 "localhost:99999", "", " ", None):
+        assert "Host refused" in (_refusal(rule, host) or "") or \
+            "exactly once" in (_refusal(rule, host) or ""), host
+    assert "exactly once" in _refusal(rule, extra=[(b"host", b"evil.example")])
+    for origin in ("http://127.0.0.1:7860", "http://localhost:7860", "http://[::1]:7860",
+                   "HTTP://LOCALHOST:7860"):
+        assert _refusal(rule, origin=origin) is None, origin
+    for origin in ("http://evil.example", "http://evil.example:7860", "http://127.0.0.1",
+                   "http://127.0.0.1:7861", "https://127.0.0.1:7860", "null", "",
+                   "http://127.0.0.1:7860/page", "file://", "http://evil@127.0.0.1:7860"):
+        assert "Origin refused" in (_refusal(rule, origin=origin) or ""), origin
+    assert "Origin refused" in _refusal(rule, origin="http://127.0.0.1:7860",
+                                        extra=[(b"origin", b"http://evil.example")])
+
+
+def test_host_rule_of_an_app_on_a_named_host_or_every_address():
+    hosts = pytest.importorskip("singan.ui.hosts", reason="needs the `ui` extra")
+    named = hosts.HostRule.for_server("MyHost.lan", 8080)
+    assert _refusal(named, "myhost.lan:8080", "http://myhost.lan:8080") is None
+    assert _refusal(named, "localhost:8080") is None
+    assert _refusal(named, "192.168.1.5:8080") is not None  # an address only on 0.0.0.0
+    everywhere = hosts.HostRule.for_server("0.0.0.0", 8080)
+    assert everywhere == hosts.HostRule.for_server("::", 8080) and everywhere.any_ip
+    for host in ("192.168.1.5:8080", "[fe80::1]:8080", "10.0.0.7", "localhost:8080",
+                 f"{hosts.machine_names().pop()}:8080"):
+        assert _refusal(everywhere, host) is None, host
+    assert _refusal(everywhere, "192.168.1.5:8080", "http://192.168.1.5:8080") is None
+    for host in ("evil.example:8080", "192.168.1.5.nip.io:8080"):
+        assert "Host refused" in _refusal(everywhere, host), host  # what DNS rebinding needs
+    assert "Origin refused" in _refusal(everywhere, "10.0.0.7:8080", "http://evil.example:8080")
+    assert "any IP address" in everywhere.describe() and "[::1]" in everywhere.describe()
+
+
+def _asgi(guard, scope):
+    """Run an ASGI app on one scope; returns (messages it sent, whether the inner app ran)."""
+    import asyncio
+
+    sent = []
+
+    async def receive():
+        return {"type": f"{scope['type']}.connect"} if scope["type"] == "websocket" else \
+            {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    return sent
+
+
+def test_host_guard_refuses_before_the_app_runs():
+    hosts = pytest.importorskip("singan.ui.hosts", reason="needs the `ui` extra")
+    ran = []
+
+    async def inner(scope, receive, send):
+        ran.append(scope["type"])
+
+    guard = hosts.HostGuard(inner, hosts.HostRule.for_server("127.0.0.1", 7860))
+    evil = [(b"host", b"evil.example:7860")]
+    sent = _asgi(guard, {"type": "websocket", "path": "/ws", "headers": evil})
+    assert sent == [{"type": "websocket.close", "code": 1008}] and ran == []
+    sent = _asgi(guard, {"type": "http", "method": "GET", "path": "/", "headers": evil})
+    assert sent[0]["status"] == 403 and b"Host refused" in sent[1]["body"] and ran == []
+    good = [(b"host", b"127.0.0.1:7860"), (b"origin", b"http://127.0.0.1:7860")]
+    for kind in ("http", "websocket"):
+        assert _asgi(guard, {"type": kind, "method": "GET", "path": "/", "headers": good}) == []
+    _asgi(guard, {"type": "lifespan"})
+    assert ran == ["http", "websocket", "lifespan"]
+
+
+def test_launch_installs_the_guard_and_says_what_0000_answers(monkeypatch, tmp_path):
+    gr = pytest.importorskip("gradio", reason="needs the `ui` extra")
+    import warnings
+
+    from singan.errors import InputNotice
+    from singan.ui import app as ui_app
+    from singan.ui.hosts import HostGuard
+
+    blocks, seen = gr.Blocks(), {}
+    monkeypatch.setattr(blocks, "launch", lambda **kw: seen.update(kw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no notice on localhost
+        ui_app.launch(blocks, tmp_path, port=7999)
+    (middleware,) = seen["app_kwargs"]["middleware"]
+    assert middleware.cls is HostGuard and middleware.kwargs["rule"].port == 7999
+    assert not middleware.kwargs["rule"].any_ip
+    assert seen["num_workers"] == 0 and seen["server_name"] == "127.0.0.1"
+    with pytest.warns(InputNotice, match="every address.*any IP address.*DNS rebinding"):
+        ui_app.launch(blocks, tmp_path, host="0.0.0.0", port=7999)
+    assert seen["app_kwargs"]["middleware"][0].kwargs["rule"].any_ip

@@ -4,26 +4,34 @@ Every event has a fixed `api_name`, so the app can be driven with `gradio_client
 raise `gr.Error` with the library's message for anything a user can fix. Nothing a user uploads
 is trusted: images go through `images.read_image`, model zips through `Workers.import_model`.
 The page never trains itself: a worker subprocess does (see `runs.Workers`), and a timer reads
-its run folder, so closing or reloading the page loses nothing.
+its run folder, so closing or reloading the page loses nothing. The server answers only requests
+that name it in Host and Origin (`hosts`), so other sites' pages cannot drive it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from .. import images
+from ..bounds import SEED
 from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
 from ..data import default_image
-from . import tabs
-from .common import Context, Models, guard, model_summary
-from ..errors import UIError
+from ..errors import UIError, notice
 from ..run import read_run_info
 from ..run.layout import MODEL_FILES, latest_preview
+from . import tabs
+from .common import (Context, Models, guard, hide_folder, model_summary, number, number_box,
+                     public, whole)
+from .hosts import HostGuard, HostRule
 from .runs import Workers, progress_text, safe_name
+
+log = logging.getLogger(__name__)
 
 # Settings of the Train tab: config fields with a box of their own (others keep the preset's).
 TRAIN_FIELDS = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
@@ -54,11 +62,12 @@ def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
         *fields, seed = values
         if any(v is None for v in values):
             raise UIError("fill in every setting (they start at the preset's values)")
-        settings = {k: int(v) for k, v in zip(TRAIN_FIELDS, fields)}
-        make_config(preset, mode, **settings)  # check before starting anything
+        settings = {k: whole(v) for k, v in zip(TRAIN_FIELDS, fields)}
+        make_config(preset, mode, **settings)  # checks every field before anything starts
+        seed = number(seed, SEED, "seed")
         default = Path(path).stem if path else "default"
-        run = workers.start(path, (name or "").strip() or default, preset=preset, mode=mode,
-                            settings=settings, seed=int(seed))
+        run = workers.start(path, str(name or "").strip() or default, preset=preset, mode=mode,
+                            settings=settings, seed=seed)
         return _run_choices(workers, run)
 
     def stop(name):
@@ -87,10 +96,10 @@ def _train_tab(ctx: Context) -> tuple[gr.Image, gr.Button, gr.Button]:
                 for row in (TRAIN_FIELDS[:3], TRAIN_FIELDS[3:]):
                     with gr.Row():
                         for f in row:
-                            boxes.append(gr.Number(getattr(defaults, f), precision=0,
-                                                   label=FIELD_LABELS.get(f, f.replace("_", " ")),
-                                                   elem_id="train-" + f.replace("_", "-")))
-                seed = gr.Number(0, precision=0, label="seed")
+                            boxes.append(number_box(
+                                getattr(defaults, f), FIELD_LABELS.get(f, f.replace("_", " ")),
+                                elem_id="train-" + f.replace("_", "-")))
+                seed = number_box(0, "seed")
                 button = gr.Button("Train", variant="primary", elem_id="train-button")
             with gr.Column():
                 preview = gr.Image(label="Latest scale (a random sample)", format="png",
@@ -159,22 +168,27 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         workers: the `Workers` that own the training subprocesses (default: a new one).
     """
     workers = workers or Workers(runs_dir, str(device))
+    hide_folder(workers.runs_dir, relative=True)
     models = Models(workers, device)
 
     def poll(name, shown):
         """Progress text, newest preview (skipped when unchanged), button states, model key.
 
-        Never raises: it runs every second, and a run deleted meanwhile is just reported.
+        Never raises: it runs every second, and a run deleted, damaged or replaced meanwhile is
+        just reported.
         """
         try:
             st = workers.status(name)
-        except UIError as e:
-            return (str(e), None, "", gr.Button(interactive=False), gr.Button(visible=False),
-                    "")
-        prev = latest_preview(workers.path(name))
-        prev_key = f"{prev}:{prev.stat().st_mtime_ns}" if prev else ""
+            prev = latest_preview(workers.path(name))
+            prev_key = f"{prev}:{prev.stat().st_mtime_ns}" if prev else ""
+            key = models.key(name, st)
+        except Exception as e:  # a poll that raised would leave the page's status stale
+            if not isinstance(e, (UIError, OSError)):
+                log.exception("progress poll of run %r", name)
+            text = public(str(e)) if isinstance(e, UIError) else \
+                f"the status of run {name!r} cannot be read now ({type(e).__name__})"
+            return (text, None, "", gr.Button(interactive=False), gr.Button(visible=False), "")
         preview = gr.skip() if prev_key == shown else (str(prev) if prev else None)
-        key = models.key(name, st)
         return (progress_text(st), preview, prev_key,
                 gr.Button(interactive=st.state in ("starting", "running")),
                 gr.Button(visible=st.state in ("interrupted", "lost")),
@@ -222,10 +236,26 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
 
 def launch(app: gr.Blocks, runs_dir: str | os.PathLike, *, host: str = "127.0.0.1",
            port: int = 7860, prevent_thread_lock: bool = False, quiet: bool = False):
-    """Serve the app locally: no share tunnel, files served only from `runs_dir`."""
+    """Serve the app on `host`:`port`: no share tunnel, files served only from `runs_dir`, and
+    only requests that name this app in Host and Origin answered (`hosts.HostRule`).
+
+    The guard (`hosts.HostGuard`) is FastAPI middleware given through `app_kwargs`, so it stands
+    in front of every route Gradio adds; only Gradio's CORS and compression middleware wrap it
+    (Gradio's CORS layer answers a CORS preflight itself, running nothing; the request it
+    announces then meets the guard). Gradio's static-file worker processes
+    (`GRADIO_NUM_WORKERS`), which would serve files and uploads on ports of their own, without
+    the guard, are turned off. On an address that listens everywhere (0.0.0.0, ::) an
+    `InputNotice` says who can reach the app and which names it answers to.
+    """
+    rule = HostRule.for_server(host, port)
+    if rule.any_ip:
+        notice(f"listening on every address: anyone who can reach this machine on port {port} "
+               f"can use the app; it answers requests naming {rule.describe()} (other names "
+               f"are refused, against DNS rebinding)")
     return app.launch(server_name=host, server_port=port, share=False,
                       allowed_paths=[str(Path(runs_dir).resolve())],
                       max_file_size=MAX_UPLOAD_BYTES, show_error=True, ssr_mode=False,
                       prevent_thread_lock=prevent_thread_lock, quiet=quiet,
                       footer_links=["api", "settings"], run_history=False, css=CSS,
-                      enable_monitoring=False, mcp_server=False, pwa=False)
+                      enable_monitoring=False, mcp_server=False, pwa=False, num_workers=0,
+                      app_kwargs={"middleware": [Middleware(HostGuard, rule=rule)]})

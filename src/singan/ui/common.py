@@ -1,10 +1,24 @@
-"""What the page's tabs share: error handling, the model cache, and the page context."""
+"""What the page's tabs share: error handling, numbers, the model cache, and the page context.
+
+Conventions:
+- Every handler is wrapped in `guard`: the library's errors become a message in the page, and
+  no message shows a path on the server (`public`: paths under the runs folder are shown
+  relative to it, uploads and temporary files by their file name).
+- Every number the page takes is checked by `number` against its declaration in
+  `singan.bounds` (config fields by `make_config`) before anything else, so NaN, a string or a
+  seed past 2^63 from an API client is a message, not a traceback. Number boxes hand their
+  value over as sent (`number_box`); sliders get Gradio's range check first, which lets NaN
+  through to the handler's check and answers other values out of range with a message.
+"""
 
 from __future__ import annotations
 
 import functools
 import io as pyio
 import logging
+import os
+import re
+import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
@@ -16,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..bounds import Bound
 from ..errors import SinGANError, UIError
 from ..files import atomic_write
 from ..images import tensor_to_image
@@ -29,8 +44,45 @@ log = logging.getLogger(__name__)
 MAX_SCALES = 64  # the most scales a run folder may have (run.check_run_info)
 
 
+# Server folders whose paths page messages shorten: folder -> shown relative to it (True: the
+# runs folders) or by file name alone (False: uploads and temporary files).
+_HIDDEN: dict[str, bool] = {}
+_BEFORE = r"(?<![\w.~/\\-])"  # a folder's path starts a path, ...
+_AFTER = r"(?![^/\\\s'\":,;)])"  # ... ends at a separator, space, quote, punctuation, end
+_PATH_TAIL = r"((?:[/\\][^/\\\s'\"]+)*)"  # and the components after it
+
+
+def hide_folder(folder: str | os.PathLike, *, relative: bool) -> None:
+    """Shorten paths under `folder` in page messages: to the part below it (relative=True) or
+    to their last component."""
+    for form in {os.path.abspath(folder), os.path.realpath(folder)}:
+        _HIDDEN[form.rstrip("/\\") or form] = relative
+
+
+def public(message: str) -> str:
+    """A message for the page: every path under a hidden folder (see `hide_folder`) shortened."""
+    for folder in sorted(_HIDDEN, key=len, reverse=True):
+        relative = _HIDDEN[folder]
+
+        def short(m: re.Match) -> str:
+            parts = [p for p in re.split(r"[/\\]", m[1]) if p]
+            if not parts:
+                return "the runs folder" if relative else "a temporary folder"
+            return "/".join(parts) if relative else parts[-1]
+        message = re.sub(_BEFORE + re.escape(folder) + _AFTER + _PATH_TAIL, short, message)
+    return message
+
+
+# Uploads live in Gradio's upload folder (inside the system's temporary folder unless
+# GRADIO_TEMP_DIR says otherwise), named by their original file name.
+hide_folder(tempfile.gettempdir(), relative=False)
+hide_folder(os.environ.get("GRADIO_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "gradio"),
+            relative=False)
+
+
 def guard(fn):
-    """Turn the library's errors into a message in the page (gr.Error), never a traceback."""
+    """Turn the library's errors into a message in the page (gr.Error), never a traceback; no
+    message shows a server path (`public`)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -38,15 +90,37 @@ def guard(fn):
         except gr.Error:
             raise
         except SinGANError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            raise gr.Error(public(str(e)), print_exception=False) from None
         except MemoryError:
             raise gr.Error("out of memory; try a smaller output or model",
                            print_exception=False) from None
         except Exception as e:  # a bug: keep the page alive and log the traceback
             log.exception("error in %s", fn.__name__)
-            raise gr.Error(f"unexpected error ({type(e).__name__}: {e}); see the server log",
-                           print_exception=False) from None
+            raise gr.Error(f"unexpected error ({type(e).__name__}: {public(str(e))}); see the "
+                           f"server log", print_exception=False) from None
     return wrapper
+
+
+def number(value, bound: Bound, name: str):
+    """A number from the page or an API client, checked against its declaration in
+    `singan.bounds` (ConfigError naming it otherwise). A whole float counts as a whole number:
+    JSON and the page's widgets may send 4.0 for 4."""
+    if bound.kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return bound.check(value, name)
+
+
+def whole(value):
+    """A whole float as an int (see `number`), anything else as it is: for config fields, which
+    `make_config` checks against `config.FIELD_BOUNDS`."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def number_box(value: float, label: str, **kw) -> gr.Number:
+    """A box for a number that its handler checks (`number`). Gradio gets no precision or range:
+    with them it rounds and compares the value itself, before the handler, and fails on NaN or
+    on a string with a traceback instead of a message."""
+    return gr.Number(value, label=label, **kw)
 
 
 class Models:
@@ -119,6 +193,11 @@ def mask_image(m: torch.Tensor) -> Image.Image:
     """(1, 1, H, W) or (H, W) in [0, 1] -> "L" PIL image."""
     a = (m.detach().float().clamp(0, 1).squeeze() * 255).round().byte().cpu().numpy()
     return Image.fromarray(np.ascontiguousarray(a), mode="L")
+
+
+def save_png(image: Image.Image, target: Path) -> Path:
+    """Write a PIL image as a PNG, atomically (never through a link at `target`)."""
+    return atomic_write(target, lambda f: image.save(f, format="PNG"))
 
 
 def zip_pngs(images: dict[str, Image.Image], target: Path) -> Path:

@@ -4,6 +4,12 @@ Nothing here imports gradio. A training worker is `singan train` in a subprocess
 (`singan.run.launch.Worker`) writing into a run folder; the app only reads what the worker writes
 there (its progress record, previews and log), so a page that is closed or reloaded finds
 the run again.
+
+The app lists and writes only real folders inside its runs folder: a run folder that is a
+symbolic link (or resolves elsewhere) is neither listed nor opened, an `outputs` folder that is
+a link is refused, and every file the app writes is written atomically into such a folder (a
+temporary file renamed into place: the rename replaces a link of that name, never writes
+through it). Messages name runs by their name, never by their path on the server.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from pathlib import Path
 
 from .. import images
 from ..errors import SinGANError, UIError
+from ..files import atomic_write
 from ..run import ProgressInfo, load, pack_run, read_progress, unpack_run
 from ..run.launch import Worker, interrupt_process
 from ..run.layout import (CONFIG_NAME, INPUT_NAME, MODEL_FILES, MODEL_NAME, OUTPUTS_DIR,
                           STATE_NAME, WORKER_LOG_NAME, is_run_like)
+from ..run.records import MAX_PID
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -61,7 +69,7 @@ def unique_dir(parent: Path, name: str) -> Path:
             return path
         except FileExistsError:
             continue
-    raise UIError(f"{parent}: too many runs named {name!r}")
+    raise UIError(f"too many runs named {name!r}")
 
 
 def _last_line(path: Path) -> str:
@@ -73,12 +81,15 @@ def _last_line(path: Path) -> str:
 
 
 def _pid_is_worker(pid: object, run_dir: Path) -> bool:
-    """Whether `pid` is alive and (where /proc tells) a `singan train` writing into run_dir."""
-    if not isinstance(pid, int) or pid <= 0:
+    """Whether `pid` is alive and (where /proc tells) a `singan train` writing into run_dir.
+
+    Never raises: a pid of the wrong type or one no process can have (it does not fit a C int)
+    is no worker."""
+    if type(pid) is not int or not 0 < pid <= MAX_PID:
         return False
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # gone, or someone else's process
+    except (OSError, OverflowError):  # gone, someone else's process, or no such pid at all
         return False
     proc = Path(f"/proc/{pid}")
     if not Path("/proc/self").exists():
@@ -113,20 +124,32 @@ class Workers:
     # --- listing -----------------------------------------------------------------------------
 
     def path(self, name: str | None) -> Path:
-        """The folder of run `name`, which must be a run folder directly inside runs_dir."""
+        """The folder of run `name`: a real folder (not a symbolic link) directly inside
+        runs_dir."""
         if not name:
             raise UIError("No run selected: train a model or upload one first.")
+        if not isinstance(name, str) or name != safe_name(name):
+            raise UIError(f"no run named {name!r}")
         path = self.runs_dir / name
-        if name != safe_name(name) or not path.is_dir():
-            raise UIError(f"no run named {name!r} in {self.runs_dir}")
+        if path.is_symlink() or path.resolve().parent != self.runs_dir:
+            raise UIError(f"run {name!r} is a symbolic link; the web app uses only real folders "
+                          f"in its runs folder")
+        if not path.is_dir():
+            raise UIError(f"no run named {name!r}")
         return path
 
     def names(self) -> list[str]:
-        """Run folders, newest first (folders the app or `singan train` wrote)."""
-        runs = [p for p in self.runs_dir.iterdir()
-                if p.is_dir() and not p.name.startswith(".") and is_run_like(p)]
-        runs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-        return [p.name for p in runs]
+        """Run folders, newest first (real folders the app or `singan train` wrote; symbolic
+        links and entries that vanish while listing are left out)."""
+        runs = []
+        for p in self.runs_dir.iterdir():
+            if p.name.startswith(".") or p.is_symlink() or not p.is_dir() or not is_run_like(p):
+                continue
+            try:
+                runs.append((p.stat().st_mtime, p.name))
+            except OSError:
+                continue
+        return [name for _, name in sorted(runs, reverse=True)]
 
     def status(self, name: str) -> RunStatus:
         run_dir = self.path(name)
@@ -161,7 +184,7 @@ class Workers:
         run_dir = unique_dir(self.runs_dir, safe_name(name))
         argv = []
         if rgb is not None:
-            rgb.save(run_dir / INPUT_NAME, format="PNG")
+            atomic_write(run_dir / INPUT_NAME, lambda f: rgb.save(f, format="PNG"))
             argv.append(str(run_dir / INPUT_NAME))
         argv += ["--out", str(run_dir), "--preset", preset, "--mode", mode, "--seed", str(seed)]
         for key, value in settings.items():
@@ -238,9 +261,16 @@ class Workers:
     # --- outputs and model zips -------------------------------------------------------------
 
     def outputs(self, name: str) -> Path:
-        """The folder for files the app writes for download from run `name`."""
+        """The folder for files the app writes for download from run `name` (created if
+        missing); UIError when it is a symbolic link or not a folder."""
         out = self.path(name) / OUTPUTS_DIR
-        out.mkdir(exist_ok=True)
+        if out.is_symlink():
+            raise UIError(f"{name}/{OUTPUTS_DIR} is a symbolic link; the web app writes only "
+                          f"into real folders in its runs folder")
+        try:
+            out.mkdir(exist_ok=True)
+        except FileExistsError:
+            raise UIError(f"{name}/{OUTPUTS_DIR} is not a folder") from None
         return out
 
     def export_model(self, name: str) -> Path:

@@ -1,7 +1,8 @@
 """The tabs that use a trained model: Sample, Edit, Harmonize, Paint, Super-resolution, Animate.
 
 Each builder lays out its tab inside the page's Blocks, wires its events (fixed api_names) and
-registers what must change when another model is selected (`Context.on_model`).
+registers what must change when another model is selected (`Context.on_model`). Every number a
+handler takes is checked first, against its declaration in `singan.bounds` (`common.number`).
 """
 
 from __future__ import annotations
@@ -14,29 +15,42 @@ from PIL import Image
 from .. import apps, images
 from ..apps.common import injection_scales
 from ..apps.palette import kmeans, quantize
-from ..errors import UIError
+from ..bounds import (ANIMATION_WEIGHT, FINE_TUNE, FPS, FRAMES, RELATIVE_SIZE, SCALE, SEED,
+                      SR_FACTOR, Bound)
 from ..models import SinGAN
 from ..resize import resize
 from ..sample import generate
-from .common import Context, guard, mask_image, scale_slider, to_image, zip_pngs
+from .common import (Context, guard, mask_image, number, number_box, save_png, scale_slider,
+                     to_image, zip_pngs)
 from .images import editor_image, editor_mask, hex_colour, upload_mask
 
 HAS_MP4 = importlib.util.find_spec("imageio_ffmpeg") is not None
+# Samples of one click: a gallery of more is no use, and the page holds them all in memory.
+PAGE_COUNT = Bound(int, 1, 64)
+
+
+def _seed(value) -> int:
+    return number(value, SEED, "seed")
+
+
+def _fine_tune(value) -> int:
+    return 0 if value is None else number(value, FINE_TUNE, "fine-tuning iterations")
 
 
 def sample_tab(ctx: Context) -> None:
     def sample(name, seed, count, start_scale, scale_h, scale_w):
+        seed, count = _seed(seed), number(count, PAGE_COUNT, "count")
+        number(seed + count - 1, SEED, "the last seed (first seed + count - 1)")
+        start_scale = number(start_scale, SCALE, "start scale")
+        scale_h = number(scale_h, RELATIVE_SIZE, "height factor")
+        scale_w = number(scale_w, RELATIVE_SIZE, "width factor")
         model = ctx.models.get(name)
-        seed, count = int(seed), int(count)
-        if not 1 <= count <= 64:
-            raise UIError("count must be between 1 and 64")
         seeds = list(range(seed, seed + count))
-        x = generate(model, count, seeds=seeds, start_scale=int(start_scale),
-                     scale_h=float(scale_h), scale_w=float(scale_w))
+        x = generate(model, count, seeds=seeds, start_scale=start_scale, scale_h=scale_h,
+                     scale_w=scale_w)
         images = {f"seed{s:04d}.png": to_image(x[i]) for i, s in enumerate(seeds)}
         target = ctx.workers.outputs(name) / (
-            f"samples_seed{seeds[0]}-{seeds[-1]}_start{int(start_scale)}_"
-            f"h{float(scale_h):g}_w{float(scale_w):g}.zip")
+            f"samples_seed{seeds[0]}-{seeds[-1]}_start{start_scale}_h{scale_h:g}_w{scale_w:g}.zip")
         zip_pngs(images, target)
         return [(im, member.removesuffix(".png")) for member, im in images.items()], str(target)
 
@@ -44,7 +58,7 @@ def sample_tab(ctx: Context) -> None:
         gr.Markdown("Random images like the training image. Start scale 0 draws everything "
                     "anew; a higher start scale keeps the training image's layout.")
         with gr.Row():
-            seed = gr.Number(0, precision=0, label="First seed")
+            seed = number_box(0, "First seed")
             count = gr.Slider(1, 32, value=8, step=1, label="Count")
             start = scale_slider("Start scale", None, value=0)
             scale_h = gr.Slider(0.25, 4, value=1, step=0.25, label="Height x")
@@ -105,18 +119,18 @@ def inject_tab(ctx: Context, kind: str) -> None:
 
     def run(name, value, strokes, image_file, mask_file, start, all_scales, fine, seed,
             progress=gr.Progress()):
+        start, fine, seed = number(start, SCALE, "injection scale"), _fine_tune(fine), _seed(seed)
         model = ctx.models.get(name)
         size = model.sizes[-1]
         # Uploads keep their size: the application resizes them (or refuses another aspect).
         image = _uploaded(image_file, size, image_label) if image_file else \
             editor_image(value, size, strokes=bool(strokes))
         mask = upload_mask(mask_file, size) if mask_file else editor_mask(value, size)
-        scales = list(injection_scales(model)) if all_scales else [int(start)]
-        fine = int(fine or 0)
-        results = {k: fn(model, image, mask, start_scale=k, fine_tune=fine, seed=int(seed),
+        scales = list(injection_scales(model)) if all_scales else [start]
+        results = {k: fn(model, image, mask, start_scale=k, fine_tune=fine, seed=seed,
                          callback=_fine_tune_callback(progress) if fine else None)
                    for k in scales}
-        shown = results.get(int(start)) or results[scales[-1]]
+        shown = results.get(start) or results[scales[-1]]
         if all_scales:
             extra = [(to_image(r.blended), f"scale {k}") for k, r in results.items()]
         else:
@@ -144,9 +158,8 @@ def inject_tab(ctx: Context, kind: str) -> None:
             with gr.Column(scale=2):
                 start = scale_slider("Injection scale", None, minimum=1)
                 all_scales = gr.Checkbox(False, label="All injection scales side by side")
-                fine = gr.Number(0, precision=0, minimum=0,
-                                 label="Fine-tuning iterations first (0 = none)")
-                seed = gr.Number(0, precision=0, label="seed")
+                fine = number_box(0, "Fine-tuning iterations first (0 = none)")
+                seed = number_box(0, "seed")
                 btn = gr.Button(title, variant="primary", elem_id=f"{kind}-button")
         with gr.Row():
             result = gr.ImageSlider(label="Before / after", format="png", type="pil",
@@ -188,13 +201,13 @@ def _paint_editor(model: SinGAN | None, blank: bool = False) -> gr.ImageEditor:
 
 def paint_tab(ctx: Context) -> None:
     def run(name, value, paint_file, start, quantized, fine, seed, progress=gr.Progress()):
+        start, fine, seed = number(start, SCALE, "injection scale"), _fine_tune(fine), _seed(seed)
         model = ctx.models.get(name)
         h, w = model.sizes[-1]
         paint = _uploaded(paint_file, (h, w), "Paint") if paint_file else \
             editor_image(value, (h, w))
-        fine = int(fine or 0)
-        out = apps.paint_to_image(model, paint, start_scale=int(start), quantize=bool(quantized),
-                                  fine_tune_iters=fine if quantized else None, seed=int(seed),
+        out = apps.paint_to_image(model, paint, start_scale=start, quantize=bool(quantized),
+                                  fine_tune_iters=fine if quantized else None, seed=seed,
                                   callback=_fine_tune_callback(progress) if fine else None)
         return paint.resize((w, h), Image.BICUBIC), to_image(out)
 
@@ -215,9 +228,8 @@ def paint_tab(ctx: Context) -> None:
                 start = scale_slider("Injection scale", None, minimum=1, value=1)
                 quantized = gr.Checkbox(False, label="Quantise the paint to the palette and "
                                         "fine-tune that scale first")
-                fine = gr.Number(0, precision=0, minimum=0,
-                                 label="Fine-tuning iterations (with quantisation)")
-                seed = gr.Number(0, precision=0, label="seed")
+                fine = number_box(0, "Fine-tuning iterations (with quantisation)")
+                seed = number_box(0, "seed")
                 btn = gr.Button("Paint to image", variant="primary", elem_id="paint-button")
         result = gr.ImageSlider(label="Paint / result", format="png", type="pil",
                                 elem_id="paint-result")
@@ -233,12 +245,12 @@ def paint_tab(ctx: Context) -> None:
 
 def sr_tab(ctx: Context) -> None:
     def run(name, factor, seed):
+        factor, seed = number(factor, SR_FACTOR, "factor"), _seed(seed)
         model = ctx.models.get(name)
-        out = apps.super_resolve(model, float(factor), seed=int(seed))
+        out = apps.super_resolve(model, factor, seed=seed)
         before = resize(model.reals[-1], size=tuple(out.shape[-2:]))
         image = to_image(out)
-        path = ctx.workers.outputs(name) / f"sr_x{float(factor):g}_seed{int(seed)}.png"
-        image.save(path, format="PNG")
+        path = save_png(image, ctx.workers.outputs(name) / f"sr_x{factor:g}_seed{seed}.png")
         return (to_image(before), image), str(path)
 
     with gr.Tab("Super-resolution", id="sr"):
@@ -246,7 +258,7 @@ def sr_tab(ctx: Context) -> None:
                     "tab, mode `sr`). The left side of the slider is plain bicubic enlargement.")
         with gr.Row():
             factor = gr.Slider(1.5, 8, value=4, step=0.5, label="Factor")
-            seed = gr.Number(0, precision=0, label="seed")
+            seed = number_box(0, "seed")
         btn = gr.Button("Enlarge", variant="primary", elem_id="sr-button")
         result = gr.ImageSlider(label="Bicubic / SinGAN", format="png", type="pil",
                                 elem_id="sr-result")
@@ -256,14 +268,17 @@ def sr_tab(ctx: Context) -> None:
 
 def animate_tab(ctx: Context) -> None:
     def run(name, frames, alpha, beta, start, fps, seed):
+        frames, fps = number(frames, FRAMES, "frames"), number(fps, FPS, "frames per second")
+        alpha = number(alpha, ANIMATION_WEIGHT, "alpha")
+        beta = number(beta, ANIMATION_WEIGHT, "beta")
+        start, seed = number(start, SCALE, "start scale"), _seed(seed)
         model = ctx.models.get(name)
-        x = apps.animate(model, frames=int(frames), alpha=float(alpha), beta=float(beta),
-                         start_scale=int(start), seed=int(seed))
-        stem = (f"animation_seed{int(seed)}_f{int(frames)}_a{float(alpha):g}_b{float(beta):g}_"
-                f"start{int(start)}_fps{float(fps):g}")
+        x = apps.animate(model, frames=frames, alpha=alpha, beta=beta, start_scale=start,
+                         seed=seed)
+        stem = f"animation_seed{seed}_f{frames}_a{alpha:g}_b{beta:g}_start{start}_fps{fps:g}"
         out = ctx.workers.outputs(name)
-        gif = apps.write_animation(x, out / f"{stem}.gif", fps=float(fps))
-        mp4 = apps.write_animation(x, out / f"{stem}.mp4", fps=float(fps)) if HAS_MP4 else None
+        gif = apps.write_animation(x, out / f"{stem}.gif", fps=fps)
+        mp4 = apps.write_animation(x, out / f"{stem}.mp4", fps=fps) if HAS_MP4 else None
         return str(gif), (str(mp4) if mp4 else None)
 
     with gr.Tab("Animate", id="animate"):
@@ -276,7 +291,7 @@ def animate_tab(ctx: Context) -> None:
             beta = gr.Slider(0, 1, value=0.9, step=0.05, label="beta (smoothness)")
             start = scale_slider("Start scale", None, value=0)
             fps = gr.Slider(1, 30, value=10, step=1, label="Frames per second")
-            seed = gr.Number(0, precision=0, label="seed")
+            seed = number_box(0, "seed")
         btn = gr.Button("Animate", variant="primary", elem_id="animate-button")
         with gr.Row():
             gif = gr.Image(label="Animation (GIF)", format="png", interactive=False,
