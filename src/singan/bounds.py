@@ -99,6 +99,7 @@ def _num(v: float) -> str:
 SEED = Bound(int, 0, MAX_SEED)
 THREADS = Bound(int, 1, 256)  # far more PyTorch threads than that crash inside it
 COUNT = Bound(int, 1, 100_000)  # samples of one call
+PAGE_COUNT = Bound(int, 1, 64)  # samples of one click in the web app
 BATCH = Bound(int, 1, 1024)
 FRAMES = Bound(int, 1, 10_000)
 FPS = Bound(float, 0.1, 120)  # slower frames overflow the GIF's delay field

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--runs {runs}: exists and is not a folder")
     workers = Workers(runs, str(device), args.threads)
     app = build_app(runs, device, workers=workers)
-    say(f"singan ui: run folders in {workers.runs_dir}; open http://{args.host}:{args.port} "
+    shown = "localhost" if args.host in ("0.0.0.0", "::") else args.host
+    say(f"singan ui: run folders in {workers.runs_dir}; open http://{shown}:{args.port} "
         f"(Ctrl-C stops the app and any training it started, keeping the finished scales)")
     launch(app, runs, host=args.host, port=args.port, quiet=True)
     return 0

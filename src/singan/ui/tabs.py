@@ -15,8 +15,8 @@ from PIL import Image
 from .. import apps, images
 from ..apps.common import injection_scales
 from ..apps.palette import kmeans, quantize
-from ..bounds import (ANIMATION_WEIGHT, FINE_TUNE, FPS, FRAMES, RELATIVE_SIZE, SCALE, SEED,
-                      SR_FACTOR, Bound)
+from ..bounds import (ANIMATION_WEIGHT, FINE_TUNE, FPS, FRAMES, PAGE_COUNT, RELATIVE_SIZE,
+                      SCALE, SEED, SR_FACTOR)
 from ..models import SinGAN
 from ..resize import resize
 from ..sample import generate
@@ -26,7 +26,6 @@ from .images import editor_image, editor_mask, hex_colour, upload_mask
 
 HAS_MP4 = importlib.util.find_spec("imageio_ffmpeg") is not None
 # Samples of one click: a gallery of more is no use, and the page holds them all in memory.
-PAGE_COUNT = Bound(int, 1, 64)
 
 
 def _seed(value) -> int:
