@@ -25,6 +25,10 @@ from ..errors import CommandError, InputError
 from ..metrics import METRICS, MetricsUnavailable, evaluate, load_inception, summarize
 from ..resize import resize
 from .common import HelpFormatter, add_device_args, resolve_device, say
+from .failures import GPU, MAIN
+
+OOM_ADVICE = {GPU: "evaluate smaller samples or fewer at a time, or use --device cpu",
+              MAIN: "evaluate smaller samples or fewer at a time, or close other programs"}
 
 EXAMPLES = """\
 examples:

@@ -17,6 +17,7 @@ from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
                      add_limit_args, bounded, config_overrides, resolve_device, use_cudnn_benchmark)
+from .failures import GPU, MAIN
 from .progress import cpu_hint, resume_message, run_training, train_message
 
 EXAMPLES = """\
@@ -29,8 +30,12 @@ examples:
   singan train lightning.png --mode animation --out runs/anim       # for `singan animate`
 """
 
-OOM_ADVICE = ("use a smaller --max-size (or --base-channels/--max-channels), or --device cpu; "
-              "the scales finished so far are saved: continue with `singan train --resume`")
+_SAVED = "the scales finished so far are saved: continue with `singan train --resume`"
+OOM_ADVICE = {
+    GPU: f"use a smaller --max-size (or --base-channels/--max-channels), or --device cpu; {_SAVED}",
+    MAIN: f"use a smaller --max-size (or --base-channels/--max-channels), or close other "
+          f"programs; {_SAVED}",
+}
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on one image", description=__doc__,
