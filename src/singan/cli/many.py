@@ -1,5 +1,10 @@
 """`singan train-many` and `singan sample-many`: one model per image for whole folders of images,
-trained locally (a child `singan train` per image, N at a time) or on a Dask cluster."""
+trained locally (a child `singan train` per image, N at a time) or on a Dask cluster.
+
+Each entry (an image of train-many, a run of sample-many) is handled on its own: a bad one is
+named with its reason (train-many: in the summary, as failed; sample-many: one line), the others
+go on, and the exit status is 1 when any failed. A bug still stops with its traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,18 @@ from pathlib import Path
 
 import torch
 
-from ..batch import (TrainOptions, find_images, plan_jobs, plan_slots, run_status, train_local,
-                     write_summary)
-from ..batch.jobs import ACTIONS, FINISHED, FOREIGN, NEW, child_argv
+from ..batch import (FINISHED, FOREIGN, NEW, UNUSABLE, TrainOptions, find_images, job_status,
+                     plan_jobs, plan_slots, train_local, write_summary)
+from ..batch.jobs import ACTIONS, child_argv
 from ..batch.report import BatchResult, Snapshot
 from ..config import DEFAULT_PRESET, MODES, make_config
-from ..errors import CommandError, RunError
+from ..errors import CommandError
 from ..run import load
 from ..run.layout import CONFIG_NAME, TRAIN_MANY_LOG_NAME
 from .common import (HelpFormatter, add_config_args, config_argv, config_overrides,
                      resolve_device, say)
+from .failures import describe
+from .sampling import OOM_ADVICE as SAMPLE_OOM_ADVICE
 from .sampling import add_sample_args, write_samples
 
 TRAIN_EXAMPLES = f"""\
@@ -179,13 +186,16 @@ def _train_dask(jobs, options, args, display) -> BatchResult:
 
 def _print_plan(jobs, options: TrainOptions, slots) -> None:
     for job in jobs:
-        status, detail = run_status(job.run_dir)
-        action = {FINISHED: "skip", FOREIGN: "fail"}.get(status) or ACTIONS[status]
+        status, detail = job_status(job)
+        action = {FINISHED: "skip", FOREIGN: "fail", UNUSABLE: "fail"}.get(status) or \
+            ACTIONS[status]
         print(f"{job.name}\t{action}\t{job.image}" + (f"\t({detail})" if detail else ""))
+    usable = [job for job in jobs if not job.problem]
     if slots:
         print(f"# {len(slots)} slot(s): " + "; ".join(s.describe() for s in slots))
+    if slots and usable:
         print("# a new run is trained with: " +
-              shlex.join(child_argv(jobs[0], NEW, options, slots[0])))
+              shlex.join(child_argv(usable[0], NEW, options, slots[0])))
 
 
 class _Display:
@@ -226,8 +236,8 @@ def _report(result: BatchResult, out: Path, quiet: bool) -> int:
         quiet)
     for rec in result.records:
         if rec.status == "failed":
-            print(f"failed: {rec.job.image}: {_one_line(rec.error)} (log: {rec.job.log})",
-                  file=sys.stderr)
+            log = f" (log: {rec.job.log})" if rec.attempts and rec.job.log is not None else ""
+            print(f"failed: {rec.job.image}: {_one_line(rec.error)}{log}", file=sys.stderr)
     if result.interrupted:
         say("interrupted; run the same command again to continue", quiet)
         return 130
@@ -252,26 +262,46 @@ def run_sample_many(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     if not runs.is_dir():
         raise CommandError(f"{runs}: no such folder")
-    folders = sorted(p for p in runs.iterdir() if (p / CONFIG_NAME).is_file())
-    if not folders:
-        raise CommandError(f"{runs}: holds no run folders (folders with {CONFIG_NAME})")
     device = resolve_device(args.device, args.threads)
     out = Path(args.out)
-    sampled, failed = 0, 0
+    folders, failed = [], 0
+    for folder in sorted(runs.iterdir()):
+        try:
+            if (folder / CONFIG_NAME).is_file():
+                folders.append(folder)
+        except OSError as e:  # a folder we may not look into
+            _say_failed(folder, e)
+            failed += 1
+    if not folders and not failed:
+        raise CommandError(f"{runs}: holds no run folders (folders with {CONFIG_NAME})")
+    sampled = 0
     for run in folders:
         try:
-            model = load(run, device=device)
-        except RunError as e:
-            say(f"skipped {run.name}: {e}", args.quiet)
-            continue
-        try:
+            model = load(run, device=device, allow_incomplete=True)
+            if not model.is_complete:
+                say(f"skipped {run.name}: unfinished ({model.num_trained} of {model.num_scales} "
+                    f"scales trained; finish it with `singan train --resume --out {run}`)",
+                    args.quiet)
+                continue
             write_samples(model, out / run.name, args)
-        except CommandError as e:
-            print(f"singan sample-many: {run.name}: {e}", file=sys.stderr)
+        except Exception as e:
+            if not _say_failed(run, e):
+                raise
             failed += 1
             continue
+        finally:
+            model = None  # let a model that filled the memory go before the next run
         sampled += 1
     if not sampled and not failed:
         raise CommandError(f"{runs}: no finished run to sample")
-    say(f"wrote {args.num} sample(s) for each of {sampled} run(s) to {out}/<run>/", args.quiet)
+    say(f"wrote {args.num} sample(s) for each of {sampled} run(s) to {out}/<run>/"
+        + (f"; {failed} run(s) failed" if failed else ""), args.quiet)
     return 1 if failed else 0
+
+
+def _say_failed(run: Path, e: Exception) -> bool:
+    """Print one line naming the run that failed and why; False for a bug (to raise on)."""
+    failure = describe(e, SAMPLE_OOM_ADVICE)
+    if failure is not None:
+        print(f"singan sample-many: {run.name}: {failure[0]}", file=sys.stderr)
+    return failure is not None
