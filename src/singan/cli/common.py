@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -165,22 +166,28 @@ class Stopped(KeyboardInterrupt):
 
 
 class GracefulStop:
-    """Context manager: the first SIGINT (Ctrl-C) or SIGTERM only asks to stop, and `check()`
-    (called between iterations) then raises `Stopped`; a second signal stops at once.
+    """Context manager: the first SIGINT (Ctrl-C), SIGTERM or (on POSIX) SIGHUP only asks to
+    stop, and `check()` (called between iterations) then raises `Stopped`; a second signal stops
+    at once.
 
-    So a stop never lands inside a checkpoint write or a half-done step. Outside the main
-    thread (where Python cannot install handlers) it does nothing.
+    So a stop never lands inside a checkpoint write or a half-done step. SIGHUP means the
+    terminal is gone, and writing to it would fail (EIO) and turn the clean stop into an error:
+    standard output and error that were a terminal are pointed at the null device first. Outside
+    the main thread (where Python cannot install handlers) it does nothing.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM) + \
+        ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.signum: int | None = None
         self._old: dict = {}
+        self._terminals: list[int] = []
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
+            self._terminals = [fd for fd in (1, 2) if _is_terminal(fd)]
             self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
@@ -190,15 +197,44 @@ class GracefulStop:
         self._old = {}
 
     def _handle(self, signum: int, frame) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            self._leave_terminal()
         if self.signum is not None:
             raise Stopped(signum)
         self.signum = signum
-        say("\nstopping after the current iteration (the last finished scale is saved); "
-            "press Ctrl-C again to stop at once", self.quiet)
+        try:
+            say("\nstopping after the current iteration (the last finished scale is saved); "
+                "press Ctrl-C again to stop at once", self.quiet)
+        except OSError:  # a terminal that went away without a SIGHUP
+            pass
+
+    def _leave_terminal(self) -> None:
+        """Point the standard streams that were a terminal at the null device."""
+        if not self._terminals:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in self._terminals:
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+        self._terminals = []
 
     def check(self) -> None:
         if self.signum is not None:
             raise Stopped(self.signum)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def bounded(bound: Bound) -> Callable[[str], Any]:
