@@ -190,3 +190,28 @@ def test_cpu_hint_for_the_implicit_paper_preset(tmp_path, capsys, extra, hint):
     err = capsys.readouterr().err
     assert ("--preset fast" in err) == hint
     assert not (tmp_path / "r").exists()
+
+
+# --- resuming with other settings -------------------------------------------------------------
+
+
+def test_resume_says_which_settings_it_ignores(tiny_run, tmp_path, img, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["train", "--resume", "--out", str(run), "--iters", "1000", "--preset", "fast",
+                 "--no-quantize-8bit", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: resuming {run} with its own settings; --preset fast, --no-quantize-8bit, " \
+           f"--iters 1000 ignored" in err
+    assert main(["train", str(img), "--resume", "--out", str(run), "--seed", "4", "--device",
+                 "cpu"]) == 0  # the image and the seed are the run's own too
+    assert f"its own settings; {img}, --seed 4 ignored" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(run), "--device", "cpu", "--threads", "1",
+                 "--log-every", "5"]) == 0
+    assert "note: resuming" not in capsys.readouterr().err  # how to run, not what to train
+
+
+def test_resume_refuses_dry_run(tiny_run, tmp_path, capsys):
+    assert main(["train", "--resume", "--out", str(tiny_run), "-n"]) == 2
+    assert "--dry-run" in capsys.readouterr().err
+
