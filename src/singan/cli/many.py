@@ -26,7 +26,7 @@ from ..errors import CommandError
 from ..run import load
 from ..run.layout import CONFIG_NAME, TRAIN_MANY_LOG_NAME
 from .common import (HelpFormatter, add_config_args, config_argv, config_overrides,
-                     resolve_device, say)
+                     default_threads, resolve_device, say)
 from .failures import describe
 from .sampling import OOM_ADVICE as SAMPLE_OOM_ADVICE
 from .sampling import add_sample_args, write_samples
@@ -82,8 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--device", default="auto",
                    help="auto (every GPU if CUDA is available, else CPU), cpu, cuda or cuda:N")
     g.add_argument("--threads", type=int, default=None,
-                   help="CPU threads per child (default: the cores divided by --jobs; on Dask, "
-                        "a worker machine's cores divided by its worker's threads)")
+                   help="CPU threads per child (default: an equal share of the physical cores, "
+                        "at most 4 each: the physical cores divided by --jobs; on Dask, a worker "
+                        "machine's cores divided by its worker's threads)")
     g.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run every image as a task on the Dask cluster with this scheduler "
                         "(tcp://host:8786); needs `pip install singan[cluster]`, see "
@@ -163,7 +164,8 @@ def _local_slots(args: argparse.Namespace):
         if device.type == "cuda":
             gpus = [str(device.index)] if device.index is not None else \
                 [str(i) for i in range(torch.cuda.device_count())]
-    return plan_slots(args.jobs or len(gpus) or 1, gpus=gpus, device="cpu", threads=args.threads)
+    jobs = args.jobs or len(gpus) or 1
+    return plan_slots(jobs, gpus=gpus, device="cpu", threads=args.threads or default_threads(jobs))
 
 
 def _check_dask_args(args: argparse.Namespace) -> None:
