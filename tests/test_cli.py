@@ -190,3 +190,119 @@ def test_cpu_hint_for_the_implicit_paper_preset(tmp_path, capsys, extra, hint):
     err = capsys.readouterr().err
     assert ("--preset fast" in err) == hint
     assert not (tmp_path / "r").exists()
+
+
+# --- resuming with other settings -------------------------------------------------------------
+
+
+def test_resume_says_which_settings_it_ignores(tiny_run, tmp_path, img, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["train", "--resume", "--out", str(run), "--iters", "1000", "--preset", "fast",
+                 "--no-quantize-8bit", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: resuming {run} with its own settings; --preset fast, --no-quantize-8bit, " \
+           f"--iters 1000 ignored" in err
+    assert main(["train", str(img), "--resume", "--out", str(run), "--seed", "4", "--device",
+                 "cpu"]) == 0  # the image and the seed are the run's own too
+    assert f"its own settings; {img}, --seed 4 ignored" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(run), "--device", "cpu", "--threads", "1",
+                 "--log-every", "5"]) == 0
+    assert "note: resuming" not in capsys.readouterr().err  # how to run, not what to train
+
+
+def test_resume_refuses_dry_run(tiny_run, tmp_path, capsys):
+    assert main(["train", "--resume", "--out", str(tiny_run), "-n"]) == 2
+    assert "--dry-run" in capsys.readouterr().err
+
+
+# --- the default thread count -----------------------------------------------------------------
+
+
+def fake_cpus(root, siblings: dict[int, str]):
+    """A sysfs cpu folder whose cpuN/topology/thread_siblings_list are `siblings`."""
+    for cpu, text in siblings.items():
+        topo = root / f"cpu{cpu}" / "topology"
+        topo.mkdir(parents=True)
+        (topo / "thread_siblings_list").write_text(text + "\n")
+    return root
+
+
+CPUINFO = """\
+processor\t: 0
+physical id\t: 0
+core id\t\t: 0
+
+processor\t: 1
+physical id\t: 0
+core id\t\t: 1
+
+processor\t: 2
+physical id\t: 0
+core id\t\t: 0
+
+processor\t: 3
+physical id\t: 1
+core id\t\t: 0
+"""
+
+
+def test_physical_cores_from_sysfs_and_cpuinfo(tmp_path):
+    from singan.cli.common import physical_cores
+
+    sysfs = fake_cpus(tmp_path / "cpu", {0: "0,4", 1: "1,5", 2: "2", 3: "3", 4: "0,4", 5: "1,5"})
+    none = tmp_path / "absent"
+    assert physical_cores(range(6), sysfs=sysfs, cpuinfo=none) == 4
+    assert physical_cores({0, 4}, sysfs=sysfs, cpuinfo=none) == 1  # two threads of one core
+    assert physical_cores({0, 1, 4}, sysfs=sysfs, cpuinfo=none) == 2
+    ranges = fake_cpus(tmp_path / "ranges", {0: "0-1", 1: "0-1", 2: "2-3", 3: "2-3"})
+    assert physical_cores(range(4), sysfs=ranges, cpuinfo=none) == 2
+    (tmp_path / "cpuinfo").write_text(CPUINFO)
+    # no sysfs: /proc/cpuinfo's (physical id, core id); processors 0 and 2 share a core
+    assert physical_cores(range(4), sysfs=none, cpuinfo=tmp_path / "cpuinfo") == 3
+    assert physical_cores({0, 2}, sysfs=none, cpuinfo=tmp_path / "cpuinfo") == 1
+    # sysfs that lacks a CPU is not trusted; cpuinfo that lacks one neither: logical count
+    assert physical_cores(range(6), sysfs=ranges, cpuinfo=tmp_path / "cpuinfo") == 6
+    (tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50\n\nprocessor\t: 1\n")
+    assert physical_cores({0, 1}, sysfs=none, cpuinfo=tmp_path / "arm") == 2
+    assert physical_cores(sysfs=none, cpuinfo=none) >= 1  # this process's CPUs
+
+
+@pytest.fixture
+def restore_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("cores,want", [(1, 1), (3, 3), (16, 4)])
+def test_cli_sets_the_default_thread_count(tiny_run, tmp_path, monkeypatch, restore_threads,
+                                           capsys, cores, want):
+    """Without --threads, a command sets PyTorch's threads to the physical cores, at most 4;
+    --help says so; train-many shares them among its children."""
+    import torch
+
+    from singan.cli import common
+
+    monkeypatch.setattr(common, "_machine_cores", lambda: cores)
+    torch.set_num_threads(7)
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s"),
+                 "--quiet"]) == 0
+    assert torch.get_num_threads() == want
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "t"),
+                 "--threads", "2", "--quiet"]) == 0
+    assert torch.get_num_threads() == 2
+    assert main(["train", "--help"]) == 0
+    assert f"at most 4: {want} here" in " ".join(capsys.readouterr().out.split())
+    assert main(["train-many", str(img_dir(tmp_path)), "--out", str(tmp_path / "r"), "-n",
+                 "--jobs", "2", "--device", "cpu"]) == 0
+    assert f"--threads {max(1, min(4, cores // 2))} --quiet" in capsys.readouterr().out
+
+
+def img_dir(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (32, 24), "gray").save(folder / "a.png")
+    return folder

@@ -232,3 +232,75 @@ def test_leftover_temp_files_are_removed_when_training_starts(tmp_path, image_fi
         p.write_text("the user's")
     assert main(["train", str(image_file), "--out", str(run), "--force"] + QUICK_CLI) == 0
     assert all(p.read_text() == "the user's" for p in users)
+
+
+
+# --- SIGHUP: the terminal closed --------------------------------------------------------------
+
+needs_sighup = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX only")
+
+
+@needs_sighup
+def test_sighup_stops_at_the_next_iteration_after_saving(tmp_path, image_file, monkeypatch,
+                                                         capsys):
+    """SIGHUP is a stop like SIGINT and SIGTERM: finished scales saved, exit 128 + SIGHUP."""
+    seen = []
+    original = RunRecords.progress
+
+    def progress(self, p):
+        original(self, p)
+        seen.append((p.scale, p.iteration))
+        if (p.scale, p.iteration) == (1, 1):
+            os.kill(os.getpid(), signal.SIGHUP)
+            seen.append("signalled")  # the handler did not raise at once
+
+    monkeypatch.setattr(RunRecords, "progress", progress)
+    run = tmp_path / "run"
+    handler = signal.getsignal(signal.SIGHUP)
+    assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 128 + signal.SIGHUP
+    assert seen[-2:] == [(1, 1), "signalled"]
+    assert "interrupted: 1 of" in capsys.readouterr().err
+    assert assert_resumable(run) == 1
+    assert json.loads((run / "progress.json").read_text())["status"] == "interrupted"
+    assert not (run / LOCK_NAME).exists()
+    assert signal.getsignal(signal.SIGHUP) is handler  # restored
+
+
+@needs_sighup
+def test_closing_the_terminal_stops_a_training_cleanly(tmp_path, image_file):
+    """`singan train` in a real terminal (a pseudo-terminal) that is closed: the kernel sends
+    SIGHUP and writes to the terminal fail from then on; the run still stops cleanly, resumable,
+    with exit status 129."""
+    import pty
+    import select
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "singan", "train", str(image_file), "--out", str(run),
+            *SLOW[:SLOW.index("--quiet")], *SLOW[SLOW.index("--quiet") + 1:], "--iters", "200"]
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child, whose controlling terminal is the pty: nothing but exec
+        try:
+            os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(127)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:  # read the terminal (the bar) until scale 1 trains
+            if select.select([terminal], [], [], 0.05)[0]:
+                os.read(terminal, 65536)
+            try:
+                if json.loads((run / "progress.json").read_text()).get("scale", 0) >= 1:
+                    break
+            except (OSError, ValueError):
+                pass
+        os.close(terminal)  # hang up
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGHUP
+    assert assert_resumable(run) >= 1
+    assert "interrupted" in (run / "log.txt").read_text()
+    assert not (run / LOCK_NAME).exists()

@@ -67,7 +67,8 @@ def test_out_of_memory_gives_advice(tmp_path, image_file, monkeypatch, capsys, e
     assert main(["train", str(image_file), "--out", str(run)] + QUICK_CLI) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"singan train: error: out of {where} memory; use a smaller --max-size")
-    assert "--device cpu" in err and "--resume" in err and "Traceback" not in err
+    assert ("--device cpu" in err) == (where == "GPU")  # main memory: never --device cpu
+    assert "--resume" in err and "Traceback" not in err
     assert singan.load(run, allow_incomplete=True).num_trained == 1
 
 
@@ -81,6 +82,74 @@ def test_out_of_memory_while_sampling(tiny_run, tmp_path, monkeypatch, capsys):
     assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert "out of GPU memory; ask for a smaller output" in err and "--device cpu" in err
+
+
+CPU_ALLOCATOR = RuntimeError(
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+    "tried to allocate 1125899906842624 bytes. Error code 12 (Cannot allocate memory)")
+OOM_KINDS = [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "GPU"),
+    (MemoryError(), "main"),
+    (CPU_ALLOCATOR, "main"),
+]
+
+
+@pytest.mark.parametrize("error,where", OOM_KINDS)
+def test_every_kind_of_out_of_memory_in_training(tmp_path, image_file, monkeypatch, capsys,
+                                                 error, where):
+    """The CPU allocator's RuntimeError is out of memory too; the advice fits the memory."""
+    original = Trainer.train_scale
+
+    def train_scale(self, n, *a, **k):
+        if n == 1:
+            raise error
+        return original(self, n, *a, **k)
+
+    monkeypatch.setattr(Trainer, "train_scale", train_scale)
+    assert main(["train", str(image_file), "--out", str(tmp_path / "run")] + QUICK_CLI) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"singan train: error: out of {where} memory; use a smaller --max-size" in err
+    if where == "GPU":
+        assert "or --device cpu" in err
+    else:
+        assert "close other programs" in err and "--device" not in err
+
+
+@pytest.mark.parametrize("error,where", OOM_KINDS)
+def test_every_kind_of_out_of_memory_in_sampling(tiny_run, tmp_path, monkeypatch, capsys, error,
+                                                 where):
+    from singan.cli import sampling
+
+    def oom(*a, **k):
+        raise error
+
+    monkeypatch.setattr(sampling, "generate", oom)
+    assert main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"singan sample: error: out of {where} memory; ask for a smaller output")
+    assert "--batch" in err and ("--device cpu" in err) == (where == "GPU")
+
+
+def test_other_runtime_errors_keep_their_traceback(tiny_run, tmp_path, monkeypatch):
+    """Only out-of-memory RuntimeErrors are the user's: any other is a bug."""
+    from singan.cli import sampling
+
+    def bug(*a, **k):
+        raise RuntimeError("shape mismatch: a bug")
+
+    monkeypatch.setattr(sampling, "generate", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["sample", str(tiny_run), "--num", "1", "--out", str(tmp_path / "s")])
+
+
+def test_memory_kind():
+    from singan.cli.failures import GPU, MAIN, memory_kind
+
+    assert [memory_kind(e) for e, _ in OOM_KINDS] == [GPU, MAIN, MAIN]
+    assert memory_kind(RuntimeError("CUDA error: out of memory")) == GPU  # raised by cuDNN
+    assert memory_kind(RuntimeError("index out of range")) is None
+    assert memory_kind(ValueError("DefaultCPUAllocator: can't allocate memory")) is None
 
 
 # --- divergence ---------------------------------------------------------------------------------

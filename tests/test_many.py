@@ -531,3 +531,178 @@ def test_sample_many_skips_unfinished_runs(tmp_path, tiny_run, interrupted_run, 
     shutil.rmtree(runs / "done")
     assert main(["sample-many", str(runs), "--num", "1", "--out", str(out), "--quiet"]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+# --- one bad entry fails alone ------------------------------------------------------------------
+
+
+def unhang(fifo: Path, after: float = 20.0) -> None:
+    """If a regression opens `fifo` for reading (which blocks), open it for writing `after`
+    seconds later so that the test fails instead of hanging."""
+    import threading
+
+    def release():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: nothing hangs
+            pass
+
+    timer = threading.Timer(after, release)
+    timer.daemon = True
+    timer.start()
+
+
+def bad_list(folder: Path) -> Path:
+    """A list of two stand-in images and, between them, a line with a NUL byte, a line that is
+    not UTF-8, a line naming no file and a missing image."""
+    make_images(folder, ["good1", "good2"])
+    lst = folder / "list.txt"
+    lst.write_bytes(b"good1.png\nnul\x00byte.png\ncaf\xe9.png\n/\nmissing.png\ngood2.png\n")
+    return lst
+
+
+def test_unusable_list_lines_fail_alone_and_the_batch_goes_on(tmp_path, fake):
+    options, calls = fake
+    found = find_images([bad_list(tmp_path / "imgs")])
+    assert len(found) == 6  # every line is an entry, the bad ones too
+    jobs = plan_jobs(found, tmp_path / "runs")
+    result = train_local(jobs, options, plan_slots(1), retries=0, poll=0.05)
+    rec = [(r.job.name, r.status, r.attempts, r.error) for r in result.records]
+    assert [r[:3] for r in rec] == [("good1", "done", 1), ("nul\\x00byte", "failed", 0),
+                                    ("caf\\xe9", "failed", 0), ("", "failed", 0),
+                                    ("missing", "failed", 0), ("good2", "done", 1)]
+    assert "NUL byte" in rec[1][3] and "not UTF-8" in rec[2][3] and "names no file" in rec[3][3]
+    assert "no such file" in rec[4][3]  # the image is checked before its folder is made
+    assert sorted(c["name"] for c in calls()) == ["good1", "good2"]  # no child for a bad entry
+    write_summary(tmp_path / "runs", result, {})
+    rows = json.loads((tmp_path / "runs" / "summary.json").read_text())["images"]
+    assert rows[1]["image"].endswith("nul\\x00byte.png") and rows[1]["run"] == rows[1]["log"] == ""
+    assert len((tmp_path / "runs" / "summary.csv").read_text().splitlines()) == 7
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "good1", "good2", "summary.csv", "summary.json"]
+
+
+def test_a_run_folder_that_cannot_be_examined_fails_alone(tmp_path, fake):
+    """An OSError about one image's run folder (here a name too long for the file system) fails
+    that image, named, and the others are trained."""
+    options, calls = fake
+    long = "y" * 300
+    (tmp_path / "runs").mkdir()  # else looking up RUNS/yyy... fails on RUNS (no such file)
+    jobs = plan_jobs(make_images(tmp_path / "imgs", ["ok"]) + [tmp_path / f"{long}.png"],
+                     tmp_path / "runs")
+    result = train_local(jobs, options, plan_slots(1), retries=0, poll=0.05)
+    assert [r.status for r in result.records] == ["done", "failed"]
+    assert "cannot examine the run folder" in result.records[1].error
+    assert [c["name"] for c in calls()] == ["ok"]
+
+
+def test_train_many_cli_names_each_bad_entry_in_the_summary(tmp_path, capsys):
+    """Through the CLI: bad lines of a list, a missing image and a pipe named like an image fail
+    alone, each named in the summary with its reason, and the exit status says so (no child
+    is started for any of them, so this takes no training)."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.png")
+    unhang(folder / "pipe.png")
+    lst = folder / "list.txt"
+    lst.write_bytes(b"nul\x00byte.png\ncaf\xe9.png\nmissing.png\npipe.png\n")
+    runs = tmp_path / "runs"
+    assert main(["train-many", str(lst), "--out", str(runs), "--quiet"] + TINY) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    summary = json.loads((runs / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 4
+    errors = {Path(r["image"]).name: r["error"] for r in summary["images"]}
+    assert errors == {
+        "nul\\x00byte.png": "the path holds a NUL byte",
+        "caf\\xe9.png": "the path is not UTF-8 text; rename the file",
+        "missing.png": f"{folder / 'missing.png'}: no such file",
+        "pipe.png": f"{folder / 'pipe.png'}: not a regular file (a device, pipe or socket), not an "
+                    f"image file"}
+    assert f"failed: {folder}/nul\\x00byte.png: the path holds a NUL byte\n" in err
+    assert sorted(p.name for p in runs.iterdir()) == ["summary.csv", "summary.json"]
+
+
+def test_a_pipe_as_a_source_is_named_as_such(tmp_path, capsys):
+    os.mkfifo(tmp_path / "list.txt")
+    unhang(tmp_path / "list.txt")
+    assert main(["train-many", str(tmp_path / "list.txt"), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "list.txt: not a regular file (a device, pipe or socket)" in err
+    assert "no such" not in err and not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def bigger_run(tmp_path_factory, tiny_image):
+    """A finished run of 40x30 px (the tiny run is 32x24)."""
+    from conftest import QUICK_CLI
+
+    tmp = tmp_path_factory.mktemp("bigger")
+    save_image(singan.images.image_to_tensor(singan.default_image(48, 64))[0], tmp / "img.png")
+    assert main(["train", str(tmp / "img.png"), "--out", str(tmp / "run"), *QUICK_CLI,
+                 "--max-size", "40", "--min-size", "20"]) == 0
+    return tmp / "run"
+
+
+def test_sample_many_names_each_failed_run_and_goes_on(tmp_path, tiny_run, bigger_run, capsys):
+    """A run over --max-pixels and a corrupt run each fail with one line naming them; the runs
+    after them are sampled, and the exit status is 1."""
+    runs = tmp_path / "runs"
+    shutil.copytree(bigger_run, runs / "a-big")
+    shutil.copytree(tiny_run, runs / "b-corrupt")
+    (runs / "b-corrupt" / "model.safetensors").write_bytes(b"garbage")
+    shutil.copytree(tiny_run, runs / "c-small")
+    out = tmp_path / "s"
+    assert main(["sample-many", str(runs), "--num", "1", "--out", str(out),
+                 "--max-pixels", "1000"]) == 1
+    err = capsys.readouterr().err
+    assert "singan sample-many: a-big: output 40x30 = 1200 pixels is over the limit" in err
+    assert "singan sample-many: b-corrupt: " in err and "corrupt" in err
+    assert "1 run(s)" in err and "2 run(s) failed" in err and "Traceback" not in err
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == ["c-small/seed0000.png"]
+
+
+@pytest.mark.parametrize("error,said", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate "
+                  "memory: you tried to allocate 1125899906842624 bytes."), "out of main memory"),
+    (OSError(28, "No space left on device", "x.png"), "x.png: No space left on device"),
+])
+def test_sample_many_goes_on_after_a_run_that_runs_out(tmp_path, tiny_run, monkeypatch, capsys,
+                                                      error, said):
+    from singan.cli import sampling
+
+    runs = tmp_path / "runs"
+    for name in ("a", "b"):
+        shutil.copytree(tiny_run, runs / name)
+    real = sampling.generate
+    seen = []
+
+    def generate(model, *args, **kwargs):
+        seen.append(1)
+        if len(seen) == 1:
+            raise error
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(sampling, "generate", generate)
+    out = tmp_path / "s"
+    assert main(["sample-many", str(runs), "--num", "1", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"singan sample-many: a: {said}" in err and "Traceback" not in err
+    if "memory" in said:
+        assert "--batch" in err and "--device cpu" not in err
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == ["b/seed0000.png"]
+
+
+def test_sample_many_keeps_the_traceback_of_a_bug(tmp_path, tiny_run, monkeypatch):
+    from singan.cli import sampling
+
+    shutil.copytree(tiny_run, tmp_path / "runs" / "a")
+
+    def generate(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(sampling, "generate", generate)
+    with pytest.raises(ZeroDivisionError):
+        main(["sample-many", str(tmp_path / "runs"), "--num", "1", "--out", str(tmp_path / "s"),
+              "--quiet"])

@@ -508,3 +508,100 @@ def test_places_bench_scores_trained_runs(tmp_path, capsys):
                      "--out", str(out)])
     with pytest.raises(SystemExit):
         places.parse_args(["--data", str(data), "--runs-from", str(runs), "--preset", "tiny"])
+
+
+# --- weights that are not plain weights; files that are not regular files ---------------------
+
+
+class _Planted:
+    """Unpickling it would create the file `path` (a stand-in for any code a pickle runs)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_pickled_code_is_refused_without_torchs_advice(tmp_path, random_stem):
+    """A .pth that holds pickled code or objects besides tensors: refused as not plain weights,
+    never with PyTorch's advice to load it with weights_only=False (which would run the code)."""
+    planted = tmp_path / "planted"
+    cases = {"code.pth": {"state_dict": torchvision_state(random_stem), "x": _Planted(planted)},
+             "module.pth": torch.nn.Linear(2, 2)}
+    for name, obj in cases.items():
+        torch.save(obj, tmp_path / name)
+    import pickle
+
+    with open(tmp_path / "bare.pth", "wb") as f:  # a plain pickle, not torch.save's zip
+        pickle.dump(_Planted(planted), f, protocol=4)
+    for name in [*cases, "bare.pth"]:
+        with pytest.raises(InputError) as caught:
+            load_inception(tmp_path / name)
+        message = str(caught.value)
+        assert "not plain weights: it holds pickled code or objects, which singan never loads" \
+            in message
+        assert "weights_only" not in message and "trusted source" not in message
+    assert not planted.exists()
+
+
+def test_eval_with_pickled_weights_is_one_line(images, tmp_path, capsys):
+    import pickle
+    import warnings
+
+    with open(tmp_path / "w.pth", "wb") as f:  # protocol 4: the weights-only reader warns
+        pickle.dump(_Planted(tmp_path / "planted"), f, protocol=4)
+    real, fake = images
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning gets out either
+        err = eval_error([real, fake, "--metric", "sifid", "--inception-weights",
+                          tmp_path / "w.pth"], capsys)
+    assert err.count("\n") == 1 and "not plain weights" in err and "weights_only" not in err
+    assert not (tmp_path / "planted").exists()
+
+
+def unhang(fifo, after: float = 20.0) -> None:
+    """If a regression opens `fifo` for reading (which blocks), open it for writing `after`
+    seconds later so that the test fails instead of hanging."""
+    import os
+    import threading
+
+    def release():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: nothing hangs
+            pass
+
+    timer = threading.Timer(after, release)
+    timer.daemon = True
+    timer.start()
+
+
+def test_eval_says_a_pipe_is_not_a_regular_file(images, tmp_path, capsys):
+    """A named pipe where a file is expected is named for what it is, and never opened."""
+    import os
+
+    real, fake = images
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    unhang(pipe)
+    what = "not a regular file (a device, pipe or socket)"
+    assert f"{pipe}: {what}" in eval_error([pipe, fake / "0.png", "--metric", "swd"], capsys)
+    assert f"{pipe}: {what}" in eval_error([real / "0.png", pipe, "--metric", "swd"], capsys)
+    os.mkfifo(fake / "1" / "s3.png")  # in a folder of samples
+    unhang(fake / "1" / "s3.png")
+    assert f"s3.png: {what}" in eval_error([real / "1.png", fake / "1", "--metric", "swd"],
+                                           capsys)
+    (fake / "0.png").unlink()
+    os.mkfifo(fake / "0.png")  # paired by name with real/0.png
+    unhang(fake / "0.png")
+    assert f"0.png: {what}" in eval_error([real, fake, "--metric", "swd"], capsys)
+    os.mkfifo(real / "2.png")  # in the folder of real images: not "no sample for 2.png"
+    unhang(real / "2.png")
+    assert f"2.png: {what}" in eval_error([real, fake, "--metric", "swd"], capsys)
+    weights = tmp_path / "weights.pth"
+    os.mkfifo(weights)
+    unhang(weights)
+    err = eval_error([real / "0.png", real / "1.png", "--metric", "sifid",
+                      "--inception-weights", weights], capsys)
+    assert f"{weights}: {what}" in err and "no such" not in err

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, InputError, SinGANError
+from ..files import check_file
 from ..run import load, load_train_state
 from ..run.launch import worker_command
 from ..run.layout import CONFIG_NAME, MODEL_NAME, TRAIN_MANY_LOG_NAME
@@ -34,19 +35,25 @@ INTERRUPTED = "interrupted"  # some scales trained and a training state: `singan
 FINISHED = "finished"  # a complete, loadable model: skip it
 BROKEN = "broken"  # train-many's own run that cannot be loaded or resumed: train with --force
 FOREIGN = "foreign"  # someone else's files or an unusable run not made by train-many: leave it
+UNUSABLE = "unusable"  # an entry that cannot be trained at all (see `Job.problem`): fail it
 
 
 @dataclass(frozen=True)
 class Job:
-    """One image to train: its file, the name of its run folder and that folder (absolute)."""
+    """One image to train: its file, the name of its run folder and that folder (absolute).
+
+    A job with a `problem` names no usable image: `image` and `name` are then printable forms of
+    what was given, `run_dir` is empty, and the job fails with `problem` as its error.
+    """
 
     image: str
     name: str
     run_dir: str
+    problem: str = ""
 
     @property
-    def log(self) -> Path:
-        return Path(self.run_dir) / LOG_NAME
+    def log(self) -> Path | None:
+        return Path(self.run_dir) / LOG_NAME if self.run_dir else None
 
 
 # --- which images -----------------------------------------------------------------------------
@@ -58,9 +65,10 @@ def find_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
     A folder gives its files with an image suffix (sorted by name, not recursive, hidden files
     skipped); a file with an image suffix is taken as it is; any other file is a list of images:
     one path per line, blank lines and lines starting with `#` ignored, relative paths relative to
-    the list's folder. Listed files are not opened here: a missing or corrupt one fails alone when
-    it is trained. Raises InputError for a missing source or an unreadable list, and when no image
-    is found at all.
+    the list's folder. Listed files are not opened here: a missing, corrupt or unusable one
+    (`path_problem`) fails alone when it is trained. Raises InputError for a source that is
+    missing or not a regular file (a pipe is never opened) or an unreadable list, and when no
+    image is found at all.
     """
     found: list[Path] = []
     for src in sources:
@@ -70,7 +78,7 @@ def find_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
                             and not p.name.startswith(".") and not p.is_dir())
         elif src.suffix.lower() in IMAGE_SUFFIXES:
             found.append(src)
-        elif src.is_file():
+        elif src.exists() or src.is_symlink():
             found += read_list(src)
         else:
             raise InputError(f"{src}: no such file or folder")
@@ -82,16 +90,42 @@ def find_images(sources: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def read_list(path: Path) -> list[Path]:
-    """The image paths of a list file (see `find_images` for the format)."""
-    if path.stat().st_size > MAX_LIST_BYTES:
+    """The image paths of a list file (see `find_images` for the format).
+
+    Lines are split at newlines only and decoded one by one: bytes that are not UTF-8 are kept
+    (as Python keeps them in file names), so such a line, like one with a NUL byte, is an entry
+    that fails alone (`path_problem`) instead of spoiling the whole list.
+    """
+    st = check_file(path, "a list of images")
+    if st.st_size > MAX_LIST_BYTES:
         raise InputError(f"{path}: too large for a list of images")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not an image (by its suffix) nor a text list of image "
-                         f"paths") from None
-    entries = [line.strip() for line in text.splitlines()]
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    entries = [os.fsdecode(line.strip()) for line in data.split(b"\n")]
     return [path.parent / e for e in entries if e and not e.startswith("#")]
+
+
+def path_problem(path: Path) -> str:
+    """Why `path` cannot be an image to train ("" when it can): a NUL byte (no system call takes
+    it), bytes that are not UTF-8 (the run's records are UTF-8), or no file name at all."""
+    text = str(path)
+    if "\0" in text:
+        return "the path holds a NUL byte"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the path is not UTF-8 text; rename the file"
+    if not path.stem:
+        return "the path names no file"
+    return ""
+
+
+def printable(text: str | os.PathLike) -> str:
+    """`text` on one printable line: undecodable bytes and control characters escaped."""
+    text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def plan_jobs(images: Sequence[Path], runs_dir: str | os.PathLike) -> list[Job]:
@@ -100,22 +134,31 @@ def plan_jobs(images: Sequence[Path], runs_dir: str | os.PathLike) -> list[Job]:
     The folder is named after the image's stem. Images whose stems collide (ignoring case, for
     case-insensitive file systems) are all named `<stem>-<6 hex digits of a hash of the image's
     absolute path>` instead, so names stay the same from one call to the next as long as the set
-    of images does.
+    of images does. An image whose path is unusable (`path_problem`), or that would share its
+    run folder with an earlier one, becomes a job with a `problem`.
     """
     runs_dir = Path(os.path.abspath(runs_dir))
+    problems = [path_problem(p) for p in images]
     counts: dict[str, int] = {}
-    for p in images:
-        counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
-    jobs = []
-    for p in images:
+    for p, problem in zip(images, problems):
+        if not problem:
+            counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
+    jobs, taken = [], {}
+    for p, problem in zip(images, problems):
+        if problem:
+            jobs.append(Job(image=printable(p), name=printable(p.stem), run_dir="",
+                            problem=problem))
+            continue
         name = p.stem
         if counts[name.casefold()] > 1:
             name += "-" + hashlib.sha1(str(p).encode()).hexdigest()[:6]
+        if name.casefold() in taken:  # a hashed name met another image's stem
+            jobs.append(Job(image=str(p), name=name, run_dir="", problem=(
+                f"would share the run folder {runs_dir / name} with {taken[name.casefold()]}; "
+                f"rename one")))
+            continue
+        taken[name.casefold()] = p
         jobs.append(Job(image=str(p), name=name, run_dir=str(runs_dir / name)))
-    names = [j.name.casefold() for j in jobs]
-    if len(set(names)) != len(names):  # a hashed name met another image's stem
-        clash = next(n for n in names if names.count(n) > 1)
-        raise InputError(f"two images would share the run folder {runs_dir / clash}; rename one")
     return jobs
 
 
@@ -151,6 +194,19 @@ def run_status(run_dir: str | os.PathLike) -> tuple[str, str]:
         return NEW, ""
     return FOREIGN, (f"{run_dir} holds files that are not a SinGAN run; move them away or use "
                      f"another --out")
+
+
+def job_status(job: Job) -> tuple[str, str]:
+    """`run_status` of the job's run folder, or (UNUSABLE, why) for a job with a problem or a
+    folder that cannot be examined (permissions, a name too long): the per-entry failures that
+    must not stop the rest of a batch."""
+    if job.problem:
+        return UNUSABLE, job.problem
+    try:
+        return run_status(job.run_dir)
+    except (SinGANError, OSError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return UNUSABLE, f"{job.run_dir}: cannot examine the run folder ({reason})"
 
 
 # --- the child --------------------------------------------------------------------------------
@@ -242,7 +298,8 @@ class Record:
     where: str = ""  # the slot or Dask worker of the last attempt
 
     def to_dict(self) -> dict:
+        log = self.job.log
         return {"image": self.job.image, "name": self.job.name, "run": self.job.run_dir,
                 "status": self.status, "attempts": self.attempts,
                 "seconds": round(self.seconds, 2), "error": self.error,
-                "where": self.where, "log": str(self.job.log)}
+                "where": self.where, "log": str(log) if log is not None else ""}

@@ -5,6 +5,10 @@ record it writes.
 Exit statuses of the child: 0 done, 2 a problem with the input the user must fix (bad image, bad
 settings, unusable run; another attempt would fail the same way), 130 interrupted, anything else
 (a crash, a signal such as the kernel's out-of-memory kill) may go away on another attempt.
+
+What fails before a child starts (an unusable entry, a run folder that cannot be examined, an
+image that is missing or not a regular file, a folder that cannot be made) is that image's
+failure, never the batch's: `settle` and `launch` turn it into an Outcome.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import SinGANError
+from ..files import check_file
 from ..run import ProgressInfo, read_progress
 from ..run.launch import Worker
-from .jobs import (ACTIONS, FINISHED, FOREIGN, Job, Slot, TrainOptions, child_argv,
-                   run_status)
+from .jobs import (ACTIONS, FINISHED, FOREIGN, INTERRUPTED, UNUSABLE, Job, Slot, TrainOptions,
+                   child_argv, job_status)
 
 TAIL_LINES = 6
 TAIL_BYTES = 65536
@@ -40,11 +46,12 @@ class Outcome:
 
 def settle(job: Job) -> tuple[str, Outcome | None]:
     """The status of the job's run folder, with the outcome when there is nothing to run:
-    skipped for a finished run, failed for a folder that is not train-many's to touch."""
-    status, detail = run_status(job.run_dir)
+    skipped for a finished run, failed for a folder that is not train-many's to touch or an
+    entry that cannot be trained (`jobs.job_status`)."""
+    status, detail = job_status(job)
     if status == FINISHED:
         return status, Outcome("skipped", started=False)
-    if status == FOREIGN:
+    if status in (FOREIGN, UNUSABLE):
         return status, Outcome("failed", error=detail, started=False)
     return status, None
 
@@ -89,7 +96,7 @@ class ChildRun:
 
     def _outcome(self, rc: int, seconds: float) -> Outcome:
         tail = self._tail()
-        status, detail = run_status(self.job.run_dir) if rc == 0 else ("", "")
+        status, detail = job_status(self.job) if rc == 0 else ("", "")
         if status == FINISHED:
             return Outcome("done", seconds)
         if self.stopping_since is not None:
@@ -124,10 +131,15 @@ def _stamped(text: str) -> str:
 
 def launch(job: Job, status: str, options: TrainOptions, slot: Slot, attempt: int,
            where: str) -> ChildRun | Outcome:
-    """Start a child, or return the failure when it cannot even start (a folder that cannot be
-    created, a launcher that does not exist)."""
+    """Start a child, or return the failure when it cannot even start: an image that is missing
+    or not a regular file (checked without opening it: a pipe would hang), a folder that cannot
+    be created, a launcher that does not exist."""
     try:
+        if status != INTERRUPTED:  # a resumed run trains on the image its folder holds
+            check_file(job.image, "an image file")
         return ChildRun(job, status, options, slot, attempt, where)
+    except SinGANError as e:
+        return Outcome("failed", error=str(e), started=False)
     except OSError as e:
         return Outcome("failed", error=f"cannot start the training: {e}")
 

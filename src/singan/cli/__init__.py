@@ -9,10 +9,8 @@ import signal
 import sys
 import warnings
 
-import torch
-
 from .._version import __version__
-from ..errors import InputNotice, SinGANError
+from ..errors import InputNotice
 from . import apps as apps_cmd
 from . import eval as eval_cmd
 from . import many as many_cmd
@@ -21,6 +19,7 @@ from . import sr as sr_cmd
 from . import train as train_cmd
 from . import ui as ui_cmd
 from .common import HelpFormatter, Parser
+from .failures import describe
 
 # apps registers paint, edit, harmonize and animate
 COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd, ui_cmd]
@@ -56,30 +55,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    """Run a parsed command, turning expected failures into one message and an exit status."""
+    """Run a parsed command, turning expected failures into one message and an exit status
+    (`failures.describe`); a bug keeps its traceback."""
     name = args.command
     try:
         return int(args.func(args) or 0)
-    except SinGANError as e:
-        print(f"singan {name}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt as e:
         print(f"singan {name}: interrupted", file=sys.stderr)
         return 128 + getattr(e, "signum", signal.SIGINT)
-    except (MemoryError, OUT_OF_MEMORY) as e:
-        where = "GPU" if isinstance(e, OUT_OF_MEMORY) else "main"
+    except Exception as e:
         module = sys.modules.get(args.func.__module__)
-        advice = getattr(module, "OOM_ADVICE", "use smaller images or --device cpu")
-        print(f"singan {name}: error: out of {where} memory; {advice}", file=sys.stderr)
-        return 1
-    except OSError as e:  # disk full, permissions, ... while reading or writing files
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"singan {name}: error: {where}{e.strerror or e}", file=sys.stderr)
-        return 1
-
-
-# CUDA (and other accelerator) allocation failures; torch < 2.5 has only the CUDA class.
-OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+        failure = describe(e, getattr(module, "OOM_ADVICE", None))
+        if failure is None:
+            raise
+        message, status = failure
+        print(f"singan {name}: error: {message}", file=sys.stderr)
+        return status
 
 
 def _notice_printer(command: str, default):

@@ -19,6 +19,12 @@ from ..models import SinGAN
 from ..run import load, load_train_state
 from .common import (HelpFormatter, add_device_args, add_limit_args, bounded, check_free,
                      check_image_path, path_arg, resolve_device, say)
+from .failures import GPU, MAIN
+
+OOM_ADVICE = {GPU: "use a run trained at a smaller size (or fewer --frames for animate), or "
+                   "--device cpu",
+              MAIN: "use a run trained at a smaller size (or fewer --frames for animate), or close "
+                    "other programs"}
 
 # Default injection scales, counted from the coarsest (paint) or the finest (edit, harmonize).
 DEFAULT_SCALE_HELP = {

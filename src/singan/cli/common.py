@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,8 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=bounded(bounds.THREADS), default=None,
-                   help="CPU threads for PyTorch (default: PyTorch's choice)")
+                   help=f"CPU threads for PyTorch (default: the physical cores this process may "
+                        f"use, at most {MAX_DEFAULT_THREADS}: {default_threads()} here)")
 
 
 def add_limit_args(p: argparse.ArgumentParser) -> None:
@@ -44,9 +47,11 @@ def add_limit_args(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_device(name: str, threads: int | None = None) -> torch.device:
-    """Turn --device into a torch.device, checking that it exists."""
-    if threads is not None:
-        torch.set_num_threads(bounds.THREADS.check(threads, "--threads"))
+    """Turn --device into a torch.device, checking that it exists, and set PyTorch's CPU threads
+    to `threads` (--threads; default `default_threads()`)."""
+    if threads is None:
+        threads = default_threads()
+    torch.set_num_threads(bounds.THREADS.check(threads, "--threads"))
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -62,6 +67,91 @@ def resolve_device(name: str, threads: int | None = None) -> torch.device:
     elif dev.type != "cpu":
         raise CommandError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
     return dev
+
+
+# --- the default thread count -----------------------------------------------------------------
+# Only the CLI picks it (the library leaves PyTorch's setting alone). PyTorch's own default made a
+# tiny training take 451 s on a loaded 2-core machine, against 2 s with one thread; hyper-threads
+# do not count, and a cap keeps a big machine's many cores for other work (SinGAN's convolutions
+# are small).
+
+MAX_DEFAULT_THREADS = 4
+SYSFS_CPUS = "/sys/devices/system/cpu"
+CPUINFO = "/proc/cpuinfo"
+
+
+def default_threads(processes: int = 1) -> int:
+    """The default of --threads for each of `processes` processes sharing this machine: an
+    equal share of the physical cores this process may use, at most `MAX_DEFAULT_THREADS`, at
+    least 1."""
+    return max(1, min(MAX_DEFAULT_THREADS, _machine_cores() // max(1, processes)))
+
+
+@functools.cache
+def _machine_cores() -> int:
+    return physical_cores()
+
+
+def physical_cores(cpus: Iterable[int] | None = None, *, sysfs: str | os.PathLike = SYSFS_CPUS,
+                   cpuinfo: str | os.PathLike = CPUINFO) -> int:
+    """Physical cores among the logical CPUs `cpus` (default: those this process may run on).
+
+    Hyper-threads of one core count once, as told by each CPU's
+    `topology/thread_siblings_list` under `sysfs`, else by the (physical id, core id) of each
+    processor in `cpuinfo`; where neither says (not Linux), every logical CPU counts.
+    """
+    cpus = set(_allowed_cpus() if cpus is None else cpus)
+    return (_cores_from_sysfs(cpus, Path(sysfs)) or _cores_from_cpuinfo(cpus, Path(cpuinfo))
+            or len(cpus) or 1)
+
+
+def _allowed_cpus() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return set(range(os.cpu_count() or 1))
+
+
+def _cpu_list(text: str) -> frozenset[int]:
+    """The CPUs of a kernel CPU list such as "0-3,8"."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return frozenset(cpus)
+
+
+def _cores_from_sysfs(cpus: set[int], root: Path) -> int | None:
+    """Distinct sibling groups of `cpus`; None unless every CPU's group can be read."""
+    groups = set()
+    for cpu in cpus:
+        try:
+            text = (root / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text()
+            groups.add(_cpu_list(text))
+        except (OSError, ValueError):
+            return None
+    return len(groups) or None
+
+
+def _cores_from_cpuinfo(cpus: set[int], path: Path) -> int | None:
+    """Distinct (physical id, core id) of the processors in `cpus`; None unless every one of
+    them is described."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    cores = {}
+    for block in text.split("\n\n"):
+        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        try:
+            cpu = int(fields["processor"])
+            cores[cpu] = (fields.get("physical id", "0"), fields["core id"])
+        except (KeyError, ValueError):
+            continue
+    if not cpus or not cpus <= cores.keys():
+        return None
+    return len({cores[cpu] for cpu in cpus})
 
 
 def add_cuda_graphs_arg(p: argparse.ArgumentParser) -> None:
@@ -98,8 +188,8 @@ def _flag(name: str) -> str:
 def add_config_args(p: argparse.ArgumentParser) -> None:
     """--preset plus one flag per SinGANConfig field (defaults come from the preset)."""
     p.add_argument("--preset", default=None, choices=sorted(PRESETS),
-                   help=f"named configuration (default: {DEFAULT_PRESET}); flags below override its "
-                   "fields")
+                   help=f"named configuration (default: {DEFAULT_PRESET}); flags below override "
+                        "its fields")
     g = p.add_argument_group("model and training settings (override the preset)")
     for f in dataclasses.fields(SinGANConfig):
         if f.name == "mode":
@@ -165,22 +255,28 @@ class Stopped(KeyboardInterrupt):
 
 
 class GracefulStop:
-    """Context manager: the first SIGINT (Ctrl-C) or SIGTERM only asks to stop, and `check()`
-    (called between iterations) then raises `Stopped`; a second signal stops at once.
+    """Context manager: the first SIGINT (Ctrl-C), SIGTERM or (on POSIX) SIGHUP only asks to
+    stop, and `check()` (called between iterations) then raises `Stopped`; a second signal stops
+    at once.
 
-    So a stop never lands inside a checkpoint write or a half-done step. Outside the main
-    thread (where Python cannot install handlers) it does nothing.
+    So a stop never lands inside a checkpoint write or a half-done step. SIGHUP means the
+    terminal is gone, and writing to it would fail (EIO) and turn the clean stop into an error:
+    standard output and error that were a terminal are pointed at the null device first. Outside
+    the main thread (where Python cannot install handlers) it does nothing.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM) + \
+        ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.signum: int | None = None
         self._old: dict = {}
+        self._terminals: list[int] = []
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
+            self._terminals = [fd for fd in (1, 2) if _is_terminal(fd)]
             self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
@@ -190,15 +286,44 @@ class GracefulStop:
         self._old = {}
 
     def _handle(self, signum: int, frame) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            self._leave_terminal()
         if self.signum is not None:
             raise Stopped(signum)
         self.signum = signum
-        say("\nstopping after the current iteration (the last finished scale is saved); "
-            "press Ctrl-C again to stop at once", self.quiet)
+        try:
+            say("\nstopping after the current iteration (the last finished scale is saved); "
+                "press Ctrl-C again to stop at once", self.quiet)
+        except OSError:  # a terminal that went away without a SIGHUP
+            pass
+
+    def _leave_terminal(self) -> None:
+        """Point the standard streams that were a terminal at the null device."""
+        if not self._terminals:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in self._terminals:
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+        self._terminals = []
 
     def check(self) -> None:
         if self.signum is not None:
             raise Stopped(self.signum)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def bounded(bound: Bound) -> Callable[[str], Any]:

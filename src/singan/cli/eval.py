@@ -22,9 +22,14 @@ import torch
 
 from .. import images
 from ..errors import CommandError, InputError
+from ..files import check_file
 from ..metrics import METRICS, MetricsUnavailable, evaluate, load_inception, summarize
 from ..resize import resize
 from .common import HelpFormatter, add_device_args, resolve_device, say
+from .failures import GPU, MAIN
+
+OOM_ADVICE = {GPU: "evaluate smaller samples or fewer at a time, or use --device cpu",
+              MAIN: "evaluate smaller samples or fewer at a time, or close other programs"}
 
 EXAMPLES = """\
 examples:
@@ -79,30 +84,42 @@ def _natural_key(path: Path) -> list:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly in `folder` (by suffix, hidden files skipped), in natural order."""
-    files = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-             and not f.name.startswith(".")]
+    """Image files directly in `folder` (by suffix, hidden files skipped), in natural order.
+
+    Every one is checked (`files.check_file`, which never opens it): a pipe or device named like
+    an image is an error, not a file left out.
+    """
+    files = [f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+             and not f.name.startswith(".") and not f.is_dir()]
     if not files:
         raise InputError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for f in files:
+        check_file(f, "an image file")
     return sorted(files, key=_natural_key)
 
 
 def _expand(path: Path) -> list[Path]:
-    if not path.exists():
+    """A folder's images, or the image file `path` (checked)."""
+    if path.is_dir():
+        return list_images(path)
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: no such file or folder")
-    return list_images(path) if path.is_dir() else [path]
+    check_file(path, "an image file")
+    return [path]
 
 
 def _pair_folders(real_dir: Path, fake_dir: Path) -> list[Group]:
     """Pair real_dir/K.* with fake_dir/K.* (one sample) or fake_dir/K/ (several)."""
     if not fake_dir.is_dir():
+        if fake_dir.exists() or fake_dir.is_symlink():
+            check_file(fake_dir, "a folder of samples")  # says what it is when not a file
         raise InputError(f"{fake_dir}: with a folder of real images, give one folder of samples")
     fakes: dict[str, list[Path]] = {}
     for f in fake_dir.iterdir():
         if f.name.startswith("."):
             continue
         if f.is_dir() or f.suffix.lower() in IMAGE_SUFFIXES:
-            fakes.setdefault(f.stem if f.is_file() else f.name, []).append(f)
+            fakes.setdefault(f.name if f.is_dir() else f.stem, []).append(f)
     groups, missing = [], []
     for real in list_images(real_dir):
         found = fakes.pop(real.stem, [])
@@ -128,14 +145,12 @@ def _pair_folders(real_dir: Path, fake_dir: Path) -> list[Group]:
 def collect(real: str, fakes: list[str]) -> list[Group]:
     """The real image(s) and their samples from the command line."""
     real_path = Path(real)
-    if not real_path.exists():
-        raise InputError(f"{real_path}: no such file or folder")
     if real_path.is_dir():
         if len(fakes) != 1:
             raise CommandError("with a folder of real images, give exactly one folder of "
                                "samples (paired by file name)")
         return _pair_folders(real_path, Path(fakes[0]))
-    return [Group(real_path, [f for fake in fakes for f in _expand(Path(fake))])]
+    return [Group(_expand(real_path)[0], [f for fake in fakes for f in _expand(Path(fake))])]
 
 
 def parse_metrics(text: str) -> tuple[list[str], bool]:

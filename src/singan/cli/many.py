@@ -1,5 +1,10 @@
 """`singan train-many` and `singan sample-many`: one model per image for whole folders of images,
-trained locally (a child `singan train` per image, N at a time) or on a Dask cluster."""
+trained locally (a child `singan train` per image, N at a time) or on a Dask cluster.
+
+Each entry (an image of train-many, a run of sample-many) is handled on its own: a bad one is
+named with its reason (train-many: in the summary, as failed; sample-many: one line), the others
+go on, and the exit status is 1 when any failed. A bug still stops with its traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,19 @@ from pathlib import Path
 
 import torch
 
-from ..batch import (TrainOptions, find_images, plan_jobs, plan_slots, run_status, train_local,
-                     write_summary)
-from ..batch.jobs import ACTIONS, FINISHED, FOREIGN, NEW, child_argv
+from .. import bounds
+from ..batch import (FINISHED, FOREIGN, NEW, UNUSABLE, TrainOptions, find_images, job_status,
+                     plan_jobs, plan_slots, train_local, write_summary)
+from ..batch.jobs import ACTIONS, child_argv
 from ..batch.report import BatchResult, Snapshot
 from ..config import DEFAULT_PRESET, MODES, make_config
-from ..errors import CommandError, RunError
+from ..errors import CommandError
 from ..run import load
 from ..run.layout import CONFIG_NAME, TRAIN_MANY_LOG_NAME
-from .common import (HelpFormatter, add_config_args, config_argv, config_overrides,
-                     resolve_device, say)
+from .common import (HelpFormatter, add_config_args, bounded, config_argv, config_overrides,
+                     default_threads, path_arg, resolve_device, say)
+from .failures import describe
+from .sampling import OOM_ADVICE as SAMPLE_OOM_ADVICE
 from .sampling import add_sample_args, write_samples
 
 TRAIN_EXAMPLES = f"""\
@@ -52,31 +60,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-many", help="train one model per image for many images",
                        description="`singan train-many`: one run folder per image, each trained "
                        "by a child `singan train` (a bad image or a crash fails alone), N at a "
-                       "time on the local CPU cores or GPUs, or on a Dask cluster.", epilog=TRAIN_EXAMPLES, formatter_class=HelpFormatter)
+                       "time on the local CPU cores or GPUs, or on a Dask cluster.",
+                       epilog=TRAIN_EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="a folder (its image files), an image file, or a list file (one image "
                         "path per line, # comments, relative paths relative to the list)")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", required=True, type=path_arg,
                    help="folder for the run folders (RUNS/<image stem>/) and the summary")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=bounded(bounds.JOBS), default=None,
                    help="images trained at once (default: one per GPU when training on GPUs, "
                         "else 1)")
     p.add_argument("--gpus", default=None, metavar="LIST",
                    help="comma-separated GPU ids; slot i sees only GPU LIST[i %% len(LIST)] "
                         "(CUDA_VISIBLE_DEVICES). Default with --device auto or cuda: every GPU")
-    p.add_argument("--retries", type=int, default=1,
+    p.add_argument("--retries", type=bounded(bounds.RETRIES), default=1,
                    help="more attempts for an image whose training crashed or was killed (bad "
                         "images and settings are not retried)")
     p.add_argument("--mode", default="generation", choices=MODES,
                    help="generation; sr (for `singan sr`); animation (for `singan animate`)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of every training")
+    p.add_argument("--seed", type=bounded(bounds.SEED), default=0,
+                   help="random seed of every training")
     add_config_args(p)
     g = p.add_argument_group("where the children run")
     g.add_argument("--device", default="auto",
                    help="auto (every GPU if CUDA is available, else CPU), cpu, cuda or cuda:N")
-    g.add_argument("--threads", type=int, default=None,
-                   help="CPU threads per child (default: the cores divided by --jobs; on Dask, "
-                        "a worker machine's cores divided by its worker's threads)")
+    g.add_argument("--threads", type=bounded(bounds.THREADS), default=None,
+                   help="CPU threads per child (default: an equal share of the physical cores, "
+                        "at most 4 each: the physical cores divided by --jobs; on Dask, a worker "
+                        "machine's cores divided by its worker's threads)")
     g.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run every image as a task on the Dask cluster with this scheduler "
                         "(tcp://host:8786); needs `pip install singan[cluster]`, see "
@@ -94,7 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "run folder in RUNS, into OUT/<run>/ (unfinished runs are skipped with a "
                        "note).", epilog=SAMPLE_EXAMPLES, formatter_class=HelpFormatter)
     s.add_argument("runs", metavar="RUNS", help="folder of run folders (e.g. train-many's --out)")
-    s.add_argument("--out", required=True, help="output folder; samples go to OUT/<run>/")
+    s.add_argument("--out", required=True, type=path_arg,
+                   help="output folder; samples go to OUT/<run>/")
     add_sample_args(s)
     s.set_defaults(func=run_sample_many)
 
@@ -103,9 +115,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train_many(args: argparse.Namespace) -> int:
-    for name, low in (("jobs", 1), ("retries", 0), ("threads", 1)):
-        if getattr(args, name) is not None and getattr(args, name) < low:
-            raise CommandError(f"--{name} must be at least {low}")
     if args.dask:
         _check_dask_args(args)
     elif args.dask_return_zip:
@@ -156,7 +165,8 @@ def _local_slots(args: argparse.Namespace):
         if device.type == "cuda":
             gpus = [str(device.index)] if device.index is not None else \
                 [str(i) for i in range(torch.cuda.device_count())]
-    return plan_slots(args.jobs or len(gpus) or 1, gpus=gpus, device="cpu", threads=args.threads)
+    jobs = args.jobs or len(gpus) or 1
+    return plan_slots(jobs, gpus=gpus, device="cpu", threads=args.threads or default_threads(jobs))
 
 
 def _check_dask_args(args: argparse.Namespace) -> None:
@@ -179,13 +189,16 @@ def _train_dask(jobs, options, args, display) -> BatchResult:
 
 def _print_plan(jobs, options: TrainOptions, slots) -> None:
     for job in jobs:
-        status, detail = run_status(job.run_dir)
-        action = {FINISHED: "skip", FOREIGN: "fail"}.get(status) or ACTIONS[status]
+        status, detail = job_status(job)
+        action = {FINISHED: "skip", FOREIGN: "fail", UNUSABLE: "fail"}.get(status) or \
+            ACTIONS[status]
         print(f"{job.name}\t{action}\t{job.image}" + (f"\t({detail})" if detail else ""))
+    usable = [job for job in jobs if not job.problem]
     if slots:
         print(f"# {len(slots)} slot(s): " + "; ".join(s.describe() for s in slots))
+    if slots and usable:
         print("# a new run is trained with: " +
-              shlex.join(child_argv(jobs[0], NEW, options, slots[0])))
+              shlex.join(child_argv(usable[0], NEW, options, slots[0])))
 
 
 class _Display:
@@ -226,8 +239,8 @@ def _report(result: BatchResult, out: Path, quiet: bool) -> int:
         quiet)
     for rec in result.records:
         if rec.status == "failed":
-            print(f"failed: {rec.job.image}: {_one_line(rec.error)} (log: {rec.job.log})",
-                  file=sys.stderr)
+            log = f" (log: {rec.job.log})" if rec.attempts and rec.job.log is not None else ""
+            print(f"failed: {rec.job.image}: {_one_line(rec.error)}{log}", file=sys.stderr)
     if result.interrupted:
         say("interrupted; run the same command again to continue", quiet)
         return 130
@@ -252,26 +265,46 @@ def run_sample_many(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     if not runs.is_dir():
         raise CommandError(f"{runs}: no such folder")
-    folders = sorted(p for p in runs.iterdir() if (p / CONFIG_NAME).is_file())
-    if not folders:
-        raise CommandError(f"{runs}: holds no run folders (folders with {CONFIG_NAME})")
     device = resolve_device(args.device, args.threads)
     out = Path(args.out)
-    sampled, failed = 0, 0
+    folders, failed = [], 0
+    for folder in sorted(runs.iterdir()):
+        try:
+            if (folder / CONFIG_NAME).is_file():
+                folders.append(folder)
+        except OSError as e:  # a folder we may not look into
+            _say_failed(folder, e)
+            failed += 1
+    if not folders and not failed:
+        raise CommandError(f"{runs}: holds no run folders (folders with {CONFIG_NAME})")
+    sampled = 0
     for run in folders:
         try:
-            model = load(run, device=device)
-        except RunError as e:
-            say(f"skipped {run.name}: {e}", args.quiet)
-            continue
-        try:
+            model = load(run, device=device, allow_incomplete=True)
+            if not model.is_complete:
+                say(f"skipped {run.name}: unfinished ({model.num_trained} of {model.num_scales} "
+                    f"scales trained; finish it with `singan train --resume --out {run}`)",
+                    args.quiet)
+                continue
             write_samples(model, out / run.name, args)
-        except CommandError as e:
-            print(f"singan sample-many: {run.name}: {e}", file=sys.stderr)
+        except Exception as e:
+            if not _say_failed(run, e):
+                raise
             failed += 1
             continue
+        finally:
+            model = None  # let a model that filled the memory go before the next run
         sampled += 1
     if not sampled and not failed:
         raise CommandError(f"{runs}: no finished run to sample")
-    say(f"wrote {args.num} sample(s) for each of {sampled} run(s) to {out}/<run>/", args.quiet)
+    say(f"wrote {args.num} sample(s) for each of {sampled} run(s) to {out}/<run>/"
+        + (f"; {failed} run(s) failed" if failed else ""), args.quiet)
     return 1 if failed else 0
+
+
+def _say_failed(run: Path, e: Exception) -> bool:
+    """Print one line naming the run that failed and why; False for a bug (to raise on)."""
+    failure = describe(e, SAMPLE_OOM_ADVICE)
+    if failure is not None:
+        print(f"singan sample-many: {run.name}: {failure[0]}", file=sys.stderr)
+    return failure is not None

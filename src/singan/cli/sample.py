@@ -7,9 +7,7 @@ from pathlib import Path
 
 from ..run import load
 from .common import HelpFormatter, path_arg, resolve_device, say
-from .sampling import add_sample_args, write_samples
-
-OOM_ADVICE = "ask for a smaller output (--height/--width, --scale-h/--scale-w) or use --device cpu"
+from .sampling import OOM_ADVICE, add_sample_args, write_samples  # noqa: F401 (the CLI's advice)
 
 EXAMPLES = """\
 examples:

@@ -11,6 +11,12 @@ from ..errors import CommandError
 from ..files import MIN_SIDE
 from ..sample import generate, scale_sizes
 from .common import add_device_args, add_limit_args, bounded
+from .failures import GPU, MAIN
+
+_SMALLER = "ask for a smaller output (--height/--width, --scale-h/--scale-w) or fewer samples at " \
+    "once (--batch)"
+# The out-of-memory advice of `singan sample` and `sample-many` (see `cli.memory`).
+OOM_ADVICE = {GPU: f"{_SMALLER}, or use --device cpu", MAIN: f"{_SMALLER}, or close other programs"}
 
 
 def add_sample_args(p: argparse.ArgumentParser) -> None:

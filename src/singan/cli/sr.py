@@ -17,6 +17,7 @@ from ..run.layout import has_config
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
                      add_limit_args, bounded, check_free, check_image_path, config_overrides,
                      path_arg, resolve_device, say, use_cudnn_benchmark)
+from .failures import GPU, MAIN
 from .progress import cpu_hint, run_training, train_message
 
 EXAMPLES = """\
@@ -25,6 +26,10 @@ examples:
   singan sr small.png --factor 2 --out big2.png --run big_run   # reuse that model
   singan sr small.png --factor 4 --out big.png --preset tiny --device cpu   # quick try
 """
+
+OOM_ADVICE = {GPU: "use a smaller --factor (or --max-size for the training), or --device cpu",
+              MAIN: "use a smaller --factor (or --max-size for the training), or close other "
+                    "programs"}
 
 SAME_IMAGE_TOLERANCE = 0.02  # mean absolute difference (in [-1, 1] units) of "the same image"
 

@@ -16,8 +16,9 @@ from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE, held_pixels
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
-                     add_limit_args, bounded, config_overrides, path_arg, resolve_device,
-                     use_cudnn_benchmark)
+                     add_limit_args, bounded, config_argv, config_overrides, path_arg,
+                     resolve_device, say, use_cudnn_benchmark)
+from .failures import GPU, MAIN
 from .progress import cpu_hint, resume_message, run_training, train_message
 
 EXAMPLES = """\
@@ -30,8 +31,12 @@ examples:
   singan train lightning.png --mode animation --out runs/anim       # for `singan animate`
 """
 
-OOM_ADVICE = ("use a smaller --max-size (or --base-channels/--max-channels), or --device cpu; "
-              "the scales finished so far are saved: continue with `singan train --resume`")
+_SAVED = "the scales finished so far are saved: continue with `singan train --resume`"
+OOM_ADVICE = {
+    GPU: f"use a smaller --max-size (or --base-channels/--max-channels), or --device cpu; {_SAVED}",
+    MAIN: f"use a smaller --max-size (or --base-channels/--max-channels), or close other "
+          f"programs; {_SAVED}",
+}
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on one image", description=__doc__,
@@ -91,9 +96,31 @@ def run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace, out: Path) -> int:
     if args.force:
         raise CommandError("--resume and --force cannot be used together")
+    if args.dry_run:
+        raise CommandError("--dry-run shows the plan of a new training; it does not go with "
+                           "--resume")
+    ignored = _ignored_on_resume(args)
+    if ignored:
+        say(f"note: resuming {out} with its own settings; {', '.join(ignored)} ignored",
+            args.quiet)
     device = resolve_device(args.device, args.threads)
     use_cudnn_benchmark(device, args.cudnn_benchmark)
     run_training(lambda callback, on_start: resume_run(
         out, device=device, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
         callback=callback, on_start=on_start), args, out, resume_message(device))
     return 0
+
+
+def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
+    """The flags of a new training given to --resume, which continues with the run's own image,
+    settings and random state."""
+    ignored = [args.image] if args.image is not None else []
+    if args.preset is not None:
+        ignored.append(f"--preset {args.preset}")
+    if args.mode != "generation":
+        ignored.append(f"--mode {args.mode}")
+    ignored += [" ".join(config_argv({name: value}))
+                for name, value in config_overrides(args).items()]
+    if args.seed != 0:
+        ignored.append(f"--seed {args.seed}")
+    return ignored

