@@ -37,7 +37,8 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
                    help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=bounded(bounds.THREADS), default=None,
                    help=f"CPU threads for PyTorch (default: the physical cores this process may "
-                        f"use, at most {MAX_DEFAULT_THREADS}: {default_threads()} here)")
+                        f"use that other processes leave idle, at most {MAX_DEFAULT_THREADS}: "
+                        f"{default_threads()} now)")
 
 
 def add_limit_args(p: argparse.ArgumentParser) -> None:
@@ -71,9 +72,10 @@ def resolve_device(name: str, threads: int | None = None) -> torch.device:
 
 # --- the default thread count -----------------------------------------------------------------
 # Only the CLI picks it (the library leaves PyTorch's setting alone). PyTorch's own default made a
-# tiny training take 451 s on a loaded 2-core machine, against 2 s with one thread; hyper-threads
-# do not count, and a cap keeps a big machine's many cores for other work (SinGAN's convolutions
-# are small).
+# tiny training take 451 s on a loaded 2-core machine, against 2 s with one thread: OpenMP's
+# threads spin while they wait for a core that another process holds. So hyper-threads do not
+# count, cores that other processes keep busy (the load average) are left to them, and a cap keeps
+# a big machine's many cores for other work (SinGAN's convolutions are small).
 
 MAX_DEFAULT_THREADS = 4
 SYSFS_CPUS = "/sys/devices/system/cpu"
@@ -82,9 +84,20 @@ CPUINFO = "/proc/cpuinfo"
 
 def default_threads(processes: int = 1) -> int:
     """The default of --threads for each of `processes` processes sharing this machine: an
-    equal share of the physical cores this process may use, at most `MAX_DEFAULT_THREADS`, at
-    least 1."""
-    return max(1, min(MAX_DEFAULT_THREADS, _machine_cores() // max(1, processes)))
+    equal share of the physical cores this process may use, no more than the cores other
+    processes leave idle, at most `MAX_DEFAULT_THREADS`, at least 1."""
+    cores = _machine_cores()
+    idle = cores - busy_cores()
+    return max(1, min(MAX_DEFAULT_THREADS, cores // max(1, processes), idle))
+
+
+def busy_cores() -> int:
+    """Cores other processes keep busy: the 1-minute load average, rounded (0 where the system
+    does not tell)."""
+    try:
+        return round(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return 0
 
 
 @functools.cache
