@@ -86,6 +86,23 @@ def image_file(tmp_path, tiny_image) -> Path:
     return path
 
 
+def unhang(fifo: Path, after: float = 20.0) -> None:
+    """If a regression opens `fifo` for reading (which blocks), open it for writing `after`
+    seconds later so that the test fails instead of hanging."""
+    import os
+    import threading
+
+    def release():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: nothing hangs
+            pass
+
+    timer = threading.Timer(after, release)
+    timer.daemon = True
+    timer.start()
+
+
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data, skipping the test when the folder is absent."""
     path = SHARED_DATA.joinpath(*parts)

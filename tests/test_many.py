@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import unhang
 
 import singan
 from singan.images import save_image
@@ -534,22 +535,6 @@ def test_sample_many_skips_unfinished_runs(tmp_path, tiny_run, interrupted_run, 
 
 
 # --- one bad entry fails alone ------------------------------------------------------------------
-
-
-def unhang(fifo: Path, after: float = 20.0) -> None:
-    """If a regression opens `fifo` for reading (which blocks), open it for writing `after`
-    seconds later so that the test fails instead of hanging."""
-    import threading
-
-    def release():
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:  # no reader: nothing hangs
-            pass
-
-    timer = threading.Timer(after, release)
-    timer.daemon = True
-    timer.start()
 
 
 def bad_list(folder: Path) -> Path:

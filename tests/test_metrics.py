@@ -21,7 +21,7 @@ from singan.metrics.sifid import feature_stats
 from singan.metrics.swd import laplacian_pyramid, num_levels, swd_levels
 from singan.resize import resize
 
-from conftest import bench_module, shared_data
+from conftest import bench_module, shared_data, unhang
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -558,23 +558,6 @@ def test_eval_with_pickled_weights_is_one_line(images, tmp_path, capsys):
                           tmp_path / "w.pth"], capsys)
     assert err.count("\n") == 1 and "not plain weights" in err and "weights_only" not in err
     assert not (tmp_path / "planted").exists()
-
-
-def unhang(fifo, after: float = 20.0) -> None:
-    """If a regression opens `fifo` for reading (which blocks), open it for writing `after`
-    seconds later so that the test fails instead of hanging."""
-    import os
-    import threading
-
-    def release():
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:  # no reader: nothing hangs
-            pass
-
-    timer = threading.Timer(after, release)
-    timer.daemon = True
-    timer.start()
 
 
 def test_eval_says_a_pipe_is_not_a_regular_file(images, tmp_path, capsys):
