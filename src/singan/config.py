@@ -11,6 +11,7 @@ from .bounds import Bound, brief, brief_names, is_number
 from .errors import ConfigError
 
 MODES = ("generation", "sr", "animation")
+ARCHS = ("singan", "consingan")  # model families: a generator per scale, one growing generator
 MAX_SIDE = 4096  # largest max_size (long side of the finest training scale)
 BOOL_FIELDS = ("noise_padding", "redraw_z_rec", "quantize_8bit")
 
@@ -43,17 +44,25 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "rec_weight": Bound(float, 0, 1e6),
     "train_depth": Bound(int, 1, 64),
     "lr_scale": Bound(float, 0, 10, lo_open=True),
+    "num_stages": Bound(int, 2, 64),
+    "leaky_slope": Bound(float, 0, 1),
 }
 
 
 @dataclass(frozen=True)
 class SinGANConfig:
-    """Everything that determines a trained SinGAN model.
+    """Everything that determines a trained model, of either family.
 
     Runtime knobs (device, seed, output folder) are arguments of `train()`, not fields here, so a
-    saved config describes the model and nothing else. Defaults are the paper's (`paper` preset).
+    saved config describes the model and nothing else. Defaults are the SinGAN paper's (`paper`
+    preset); `arch="consingan"` selects ConSinGAN's growing generator (`consingan` preset), for
+    which `num_stages` sets its pyramid (its own rescaling), `base_channels` its width and
+    `num_layers` the conv blocks of a stage's body; `scale_factor_init`, `max_channels`,
+    `channels_double_every`, `crop_size`, `prev_pool` and `noise_channels` are SinGAN's only.
     """
 
+    # model family
+    arch: str = "singan"  # "singan" (a generator per scale) or "consingan" (one growing one)
     # mode
     mode: str = "generation"  # "generation", "sr" (super-resolution) or "animation"
     # pyramid
@@ -92,6 +101,9 @@ class SinGANConfig:
     # concurrent training (ConSinGAN); 1 = SinGAN's one scale at a time
     train_depth: int = 1  # how many of the finest trained scales learn together
     lr_scale: float = 0.1  # learning-rate factor per scale below the newest one
+    # ConSinGAN
+    num_stages: int = 6  # stages of a consingan pyramid
+    leaky_slope: float = 0.2  # negative slope of every LeakyReLU (ConSinGAN: 0.05)
 
     def channels(self, scale: int) -> int:
         """Width of the networks at `scale` (0 = coarsest)."""
@@ -135,6 +147,7 @@ class SinGANConfig:
                 raise ConfigError(msg)
 
         need(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {brief(self.mode)}")
+        need(self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {brief(self.arch)}")
         need(self.norm in ("batch", "none"), f"norm must be batch or none, got {brief(self.norm)}")
         need(type(self.kernel_size) is int and self.kernel_size in (1, 3, 5, 7),
              "kernel_size must be 1, 3, 5 or 7")
@@ -153,6 +166,12 @@ class SinGANConfig:
              f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
         need(self.gp_every <= self.d_steps,
              f"gp_every must be between 1 and d_steps ({self.d_steps}), got {self.gp_every}")
+        if self.arch == "consingan":
+            need(self.mode != "sr", "super-resolution needs SinGAN's per-scale generators "
+                 "(arch singan); `singan sr` trains one")
+            need(self.norm == "none", "arch consingan has no normalisation: norm must be none")
+            need(not self.crop_size and not self.prev_pool,
+                 "crop_size and prev_pool are SinGAN's (arch singan); set them to 0")
         return self
 
     def replace(self, **changes: Any) -> SinGANConfig:
@@ -189,6 +208,12 @@ PRESETS: dict[str, SinGANConfig] = {
                          iters=150),
     "fast": SinGANConfig(norm="none", base_channels=32, max_channels=32, crop_size=48,
                          iters=1000, iters_finest=500, prev_pool=64, noise_amp_scale=0.05),
+    # ConSinGAN's published defaults (../shared/docs/consingan-facts.md): 6 stages, 64 channels,
+    # 3 conv blocks per stage, LeakyReLU 0.05, no normalisation, 3 stages learning together with
+    # learning rates x0.1 per stage down, 2000 iterations per stage; the rest as SinGAN.
+    "consingan": SinGANConfig(arch="consingan", num_stages=6, base_channels=64, max_channels=64,
+                              num_layers=3, norm="none", leaky_slope=0.05, train_depth=3,
+                              lr_scale=0.1, iters=2000),
 }
 
 DEFAULT_PRESET = "paper"

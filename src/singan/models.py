@@ -18,24 +18,27 @@ from torch import nn
 
 from .config import SinGANConfig
 from .errors import ConfigError
+from .resize import resize, upsample_to
 
 
 NORMS = ("batch", "none")
 
 
 class ConvBlock(nn.Sequential):
-    """3x3 convolution without padding, BatchNorm (or nothing), LeakyReLU(0.2)."""
+    """Convolution without padding, BatchNorm (or nothing), LeakyReLU (slope 0.2: SinGAN)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, norm: str = "batch"):
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, norm: str = "batch",
+                 slope: float = 0.2):
         super().__init__(nn.Conv2d(in_ch, out_ch, kernel_size),
                          nn.BatchNorm2d(out_ch) if norm == "batch" else nn.Identity(),
-                         nn.LeakyReLU(0.2))
+                         nn.LeakyReLU(slope))
 
 
 def _conv_stack(channels: int, num_layers: int, kernel_size: int, out_ch: int,
-                norm: str) -> list[nn.Module]:
-    layers: list[nn.Module] = [ConvBlock(3, channels, kernel_size, norm)]
-    layers += [ConvBlock(channels, channels, kernel_size, norm) for _ in range(num_layers - 2)]
+                norm: str, slope: float = 0.2) -> list[nn.Module]:
+    layers: list[nn.Module] = [ConvBlock(3, channels, kernel_size, norm, slope)]
+    layers += [ConvBlock(channels, channels, kernel_size, norm, slope)
+               for _ in range(num_layers - 2)]
     layers.append(nn.Conv2d(channels, out_ch, kernel_size))
     return layers
 
@@ -47,8 +50,9 @@ class Generator(nn.Sequential):
     """
 
     def __init__(self, channels: int, num_layers: int = 5, kernel_size: int = 3,
-                 norm: str = "batch"):
-        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 3, norm), nn.Tanh())
+                 norm: str = "batch", slope: float = 0.2):
+        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 3, norm, slope),
+                         nn.Tanh())
 
 
 class Discriminator(nn.Sequential):
@@ -58,8 +62,8 @@ class Discriminator(nn.Sequential):
     """
 
     def __init__(self, channels: int, num_layers: int = 5, kernel_size: int = 3,
-                 norm: str = "batch"):
-        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 1, norm))
+                 norm: str = "batch", slope: float = 0.2):
+        super().__init__(*_conv_stack(channels, num_layers, kernel_size, 1, norm, slope))
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -93,6 +97,8 @@ def receptive_field(num_layers: int = 5, kernel_size: int = 3) -> int:
 class SinGAN(nn.Module):
     """A trained (or partly trained) SinGAN: one generator per scale plus what sampling needs.
 
+    `family` names the model family ("singan"; `consingan.ConSinGAN` is the other).
+
     Attributes:
         config: the model's configuration.
         sizes: (H, W) of every scale of the training pyramid, coarsest first.
@@ -103,6 +109,8 @@ class SinGAN(nn.Module):
             padding); finer scales reconstruct with zero noise.
         reals: the training image at every scale, each (1, 3, H, W) in [-1, 1].
     """
+
+    family = "singan"
 
     def __init__(self, config: SinGANConfig, sizes: list[tuple[int, int]], scale_factor: float):
         super().__init__()
@@ -153,11 +161,12 @@ class SinGAN(nn.Module):
 
     def new_generator(self, scale: int) -> Generator:
         c = self.config
-        return Generator(c.channels(scale), c.num_layers, c.kernel_size, c.norm)
+        return Generator(c.channels(scale), c.num_layers, c.kernel_size, c.norm, c.leaky_slope)
 
     def new_discriminator(self, scale: int) -> Discriminator:
         c = self.config
-        return Discriminator(c.channels(scale), c.num_layers, c.kernel_size, c.norm)
+        return Discriminator(c.channels(scale), c.num_layers, c.kernel_size, c.norm,
+                             c.leaky_slope)
 
     def add_scale(self, generator: Generator, noise_amp: float | torch.Tensor) -> None:
         """Append a trained generator and its noise amplitude."""
@@ -165,6 +174,11 @@ class SinGAN(nn.Module):
         amp = torch.as_tensor(noise_amp, dtype=self.noise_amp.dtype,
                               device=self.noise_amp.device).reshape(1)
         self.noise_amp = torch.cat([self.noise_amp, amp])
+
+    def drop_last(self) -> None:
+        """Remove the last trained scale (one saved without its training state)."""
+        del self.generators[-1]
+        self.noise_amp = self.noise_amp[:-1].clone()
 
     def grow_to(self, num_trained: int) -> None:
         """Add freshly built generators until `num_trained` exist (used before loading weights)."""
@@ -216,8 +230,6 @@ class SinGAN(nn.Module):
 
     def upsample(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Bring a scale's output to the next scale's `size`."""
-        from .resize import upsample_to
-
         return upsample_to(x, size, self.scale_factor, quantize=self.config.quantize_8bit)
 
     # --- the pyramid walk ------------------------------------------------------------------
@@ -264,6 +276,31 @@ class SinGAN(nn.Module):
             if k + 1 < stop or upsample_end:
                 x = self.upsample(x, sizes[k + 1])
         return x
+
+    def synthesize(self, batch: int, sizes: Sequence[tuple[int, int]], *, start_scale: int = 0,
+                   start_image: torch.Tensor | None = None,
+                   noise: Mapping[int, torch.Tensor] | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """`batch` images of the scales' `sizes` (sampling; see `sample.generate`): the
+        reconstruction below `start_scale` (or `start_image` as the input of that scale),
+        fresh noise (or `noise[k]`) from it on."""
+        if start_image is not None:
+            x = start_image.to(device=self.device, dtype=self.z_rec.dtype)
+            x = x.expand(batch, -1, -1, -1) if x.shape[0] == 1 else x
+        else:
+            x = self.reconstruct(start_scale)  # zeros when start_scale == 0
+            x = x.expand(batch, -1, -1, -1)
+        if tuple(x.shape[-2:]) != sizes[start_scale]:
+            x = resize(x, size=sizes[start_scale])
+        return self.walk(x, start_scale, len(sizes), noise=noise, generator=generator,
+                         sizes=sizes)
+
+    def injection(self, image: torch.Tensor, start_scale: int) -> torch.Tensor:
+        """The input injected at `start_scale` for an application (spec 6.2 step 3): the image
+        (at the training size) shrunk to scale start_scale - 1 and brought back up the way a
+        generated image is, so that it looks like an up-sampled coarser output."""
+        down = resize(image, size=self.sizes[start_scale - 1])
+        return self.upsample(down, self.sizes[start_scale])
 
     @torch.no_grad()
     def reconstruct(self, upto: int) -> torch.Tensor:

@@ -9,7 +9,6 @@ import torch
 from .bounds import COUNT, check_seed
 from .errors import ConfigError
 from .models import SinGAN
-from .resize import resize
 
 
 def scale_sizes(model: SinGAN, scale_h: float = 1.0, scale_w: float = 1.0,
@@ -81,12 +80,5 @@ def generate(model: SinGAN, num_samples: int = 1, *, start_scale: int = 0,
                                  noise=nz))
         return torch.cat(outs)
     sizes = scale_sizes(model, scale_h, scale_w, size)[: model.num_trained]
-    if start_image is not None:
-        x = start_image.to(device=model.device, dtype=model.z_rec.dtype)
-        x = x.expand(num_samples, -1, -1, -1) if x.shape[0] == 1 else x
-    else:
-        x = model.reconstruct(start_scale)  # zeros when start_scale == 0
-        x = x.expand(num_samples, -1, -1, -1)
-    if tuple(x.shape[-2:]) != sizes[start_scale]:
-        x = resize(x, size=sizes[start_scale])
-    return model.walk(x, start_scale, len(sizes), noise=noise, generator=generator, sizes=sizes)
+    return model.synthesize(num_samples, sizes, start_scale=start_scale, start_image=start_image,
+                            noise=noise, generator=generator)

@@ -17,8 +17,7 @@ from torch import nn
 from ..models import SinGAN
 from ..sample import generate
 from .common import (ImageLike, Progress, as_image, blurred_injection, check_injection_scale,
-                     check_ready, own_generator, random_generator, run_scales,
-                     tuned_copy)
+                     check_ready, own_generator, random_generator, tuned_copy, tuning_inputs)
 from .masks import prepare_mask, soft_mask
 
 FINE_TUNE_DEPTH = 3  # scales that learn when fine-tuning (ConSinGAN's train_depth)
@@ -60,7 +59,7 @@ def inject_and_blend(model: SinGAN, image: ImageLike, mask: torch.Tensor | Image
         gen = own_generator(model, gen)
         last = model.num_scales - 1
         first = max(start_scale, last - FINE_TUNE_DEPTH + 1)
-        prevs = run_scales(model, start, start_scale, first, POOL, gen)
+        prevs = tuning_inputs(model, start, start_scale, first, POOL, gen)
         model = tuned_copy(model, first, last, fine_tune, prevs, generator=gen, critic=critic,
                            callback=callback)
     raw = generate(model, 1, start_scale=start_scale, start_image=start, generator=gen)

@@ -16,6 +16,7 @@ from PIL import Image
 
 from ..bounds import check_seed
 from ..errors import ConfigError, InputError, InputNotice
+from ..families import is_consingan
 from ..images import image_to_tensor, to_rgb
 from ..models import SinGAN
 from ..resize import resize
@@ -92,7 +93,7 @@ def fit_to_model(x: torch.Tensor, model: SinGAN, what: str) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     th, tw = model.sizes[-1]
-    x = x.to(device=model.device, dtype=model.z_rec.dtype)
+    x = x.to(device=model.device, dtype=torch.float32)
     if (h, w) == (th, tw):
         return x
     if abs((w / h) / (tw / th) - 1) > ASPECT_TOLERANCE:
@@ -110,13 +111,11 @@ def as_image(x: ImageLike, model: SinGAN, what: str = "image") -> torch.Tensor:
 
 
 def blurred_injection(model: SinGAN, image: torch.Tensor, start_scale: int) -> torch.Tensor:
-    """The input injected at `start_scale` (spec 6.2 step 3).
-
-    The image (at the training size) is shrunk to scale start_scale - 1 and brought back up to
-    start_scale the way a generated image is, so it looks like an up-sampled coarser output.
-    """
-    down = resize(image, size=model.sizes[start_scale - 1])
-    return model.upsample(down, model.sizes[start_scale])
+    """The input injected at `start_scale` (spec 6.2 step 3): SinGAN's is the image (at the
+    training size) shrunk to scale start_scale - 1 and brought back up to start_scale the way a
+    generated image is; ConSinGAN's the image shrunk to its coarsest stage (`injection` of each
+    model family)."""
+    return model.injection(image, start_scale)
 
 
 @torch.no_grad()
@@ -128,6 +127,16 @@ def run_scales(model: SinGAN, x: torch.Tensor, start: int, stop: int, batch: int
         return x
     return model.walk(x.expand(batch, -1, -1, -1), start, stop, generator=generator,
                       upsample_end=True)
+
+
+def tuning_inputs(model, start: torch.Tensor, start_scale: int, first: int, batch: int,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    """What fine-tuning scales first.. learns from, for an injected `start` (`injection`):
+    SinGAN's are `batch` samples of the scales from the injection scale to `first` (the inputs of
+    scale `first`); ConSinGAN's the injected stage-0 input itself, which every fake starts from."""
+    if is_consingan(model):
+        return start
+    return run_scales(model, start, start_scale, first, batch, generator)
 
 
 def tuned_copy(model: SinGAN, first: int, last: int, iters: int, prevs: torch.Tensor, *,

@@ -7,6 +7,7 @@ from functools import partial
 import torch
 
 from ..errors import ConfigError
+from ..families import is_consingan
 from ..models import SinGAN
 from ..resize import resize
 from ..sample import generate
@@ -43,6 +44,9 @@ def paint_to_image(model: SinGAN, paint: ImageLike, *, start_scale: int, quantiz
     """
     check_ready(model)
     check_injection_scale(model, start_scale)
+    if is_consingan(model):
+        return _paint_consingan(model, paint, start_scale, quantize, fine_tune_iters, seed,
+                                generator, callback)
     if fine_tune_iters is not None and not quantize:
         raise ConfigError("fine_tune_iters applies only with quantize=True")
     img = as_image(paint, model, "paint")
@@ -60,4 +64,24 @@ def paint_to_image(model: SinGAN, paint: ImageLike, *, start_scale: int, quantiz
         prevs = run_scales(model, zeros, 0, start_scale, POOL, gen)  # random samples
         model = tuned_copy(model, start_scale, start_scale, iters, prevs, generator=gen,
                            transform=palette, callback=callback)
+    return generate(model, 1, start_scale=start_scale, start_image=start, generator=gen)
+
+
+def _paint_consingan(model, paint, start_scale, quantize, fine_tune_iters, seed, generator,
+                     callback) -> torch.Tensor:
+    """ConSinGAN's paint-to-image: the paint injected at the coarsest stage, the stages from
+    `start_scale` on adding noise; with `fine_tune_iters` the finest stages first learn to turn
+    that input into the training image's patches, as for editing."""
+    if quantize:
+        raise ConfigError("quantised paint-to-image is SinGAN's variant (arch singan); a "
+                          "consingan run injects the paint as it is (optionally fine-tuned)")
+    img = as_image(paint, model, "paint")
+    gen = random_generator(model, seed, generator)
+    start = blurred_injection(model, img, start_scale)
+    if fine_tune_iters:
+        gen = own_generator(model, gen)
+        last = model.num_scales - 1
+        first = max(start_scale, last - model.config.train_depth + 1)
+        model = tuned_copy(model, first, last, fine_tune_iters, start, generator=gen,
+                           callback=callback)
     return generate(model, 1, start_scale=start_scale, start_image=start, generator=gen)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 
 from ..config import sr_config, sr_steps
+from ..errors import ConfigError
+from ..families import is_consingan
 from ..models import SinGAN
 from ..resize import resize
 from .common import ImageLike, check_ready, random_generator, to_tensor
@@ -33,6 +35,10 @@ def super_resolve(model: SinGAN, factor: float, *, image: ImageLike | None = Non
     Returns:
         (1, 3, round(F*H), round(F*W)) in about [-1, 1] (not clamped).
     """
+    if is_consingan(model):
+        raise ConfigError("super-resolution needs SinGAN's per-scale generators (arch singan), "
+                          "whose finest generator is applied again and again; this is a "
+                          "consingan model: `singan sr IMAGE --factor F` trains a SinGAN one")
     check_ready(model, "sr", "super-resolution")
     steps, step = sr_steps(factor)
     gen = random_generator(model, seed, generator)

@@ -15,6 +15,7 @@ from ..apps.animate import check_format
 from ..apps.common import as_image, check_ready, injection_scales
 from ..apps.masks import prepare_mask
 from ..errors import CommandError, RunError
+from ..families import is_consingan
 from ..models import SinGAN
 from ..run import load, load_train_state
 from .common import (HelpFormatter, add_device_args, add_limit_args, bounded, check_free,
@@ -158,8 +159,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="map the paint to the 5 main colours of the training image and "
                         "fine-tune the injection scale on such colours first (slower)")
     p.add_argument("--fine-tune", type=bounded(bounds.FINE_TUNE), default=None, metavar="ITERS",
-                   help="with --quantize: fine-tuning iterations (default: as many as the scale "
-                        "was trained with; 0 = none)")
+                   help="with --quantize (or for a consingan run): fine-tuning iterations "
+                        "(default: as many as the scale was trained with; 0 = none)")
     p.set_defaults(func=run_paint)
 
     for name, fn, help_, what, examples in (
@@ -218,9 +219,9 @@ def _prepare(args: argparse.Namespace, tags: tuple[str, ...]) -> tuple[SinGAN, l
 
 
 def run_paint(args: argparse.Namespace) -> int:
-    if args.fine_tune is not None and not args.quantize:
-        raise CommandError("--fine-tune applies only with --quantize")
     model, scales, paths = _prepare(args, ("",))
+    if args.fine_tune is not None and not args.quantize and not is_consingan(model):
+        raise CommandError("--fine-tune applies only with --quantize (or to a consingan run)")
     paint = as_image(images.read_image(args.paint, max_pixels=args.max_pixels), model, args.paint)
     for k, path in zip(scales, paths):
         x = paint_to_image(model, paint, start_scale=k, quantize=args.quantize,

@@ -22,7 +22,8 @@ from ..config import SinGANConfig
 from ..errors import ConfigError, RunError
 from ..files import (atomic_write, compare_specs, read_json, read_safetensors_header, read_tensors,
                      state_specs, write_safetensors)
-from ..models import SinGAN
+from ..families import Model, build_model
+from ..pyramid import consingan_scales
 from ..resize import out_size
 from ..training import TrainState
 from .layout import CONFIG_NAME, MODEL_NAME, STATE_NAME
@@ -46,7 +47,7 @@ OPTIONAL_RUN_FIELDS: dict[str, type] = {"image": dict, "preset": str, "seed": in
 _REQUIRED_RUN_FIELDS = ("format_version", "singan_version", "config", "sizes", "scale_factor")
 
 
-def run_info(model: SinGAN, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_info(model: Model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The content of config.json for a model; `extra` may hold OPTIONAL_RUN_FIELDS."""
     info = {
         "format_version": FORMAT_VERSION,
@@ -64,7 +65,7 @@ def run_info(model: SinGAN, extra: dict[str, Any] | None = None) -> dict[str, An
     return info
 
 
-def save_run(model: SinGAN, run_dir: str | os.PathLike, state: TrainState | None = None,
+def save_run(model: Model, run_dir: str | os.PathLike, state: TrainState | None = None,
              extra: dict[str, Any] | None = None) -> Path:
     """Write config.json, model.safetensors and (optionally) train_state.safetensors atomically.
 
@@ -173,7 +174,7 @@ def check_run_info(info: Any, path: Path | str) -> dict[str, Any]:
     sf = info["scale_factor"]
     if not (is_number(sf) and 0 < sf <= 1):
         raise RunError(f"{path}: 'scale_factor' must be a number in (0, 1]")
-    if not consistent_sizes(sizes, sf):
+    if not consistent_sizes(sizes, sf, config):
         raise RunError(f"{path}: 'scale_factor' does not match the ratios of 'sizes' (each scale "
                        f"is the finest times the factor to the power of its distance from it)")
     for key, hi in (("seed", MAX_SEED),):
@@ -185,20 +186,27 @@ def check_run_info(info: Any, path: Path | str) -> dict[str, Any]:
     return info
 
 
-def consistent_sizes(sizes: list[list[int]], factor: float) -> bool:
+def consistent_sizes(sizes: list[list[int]], factor: float,
+                     config: SinGANConfig | None = None) -> bool:
     """Whether pyramid `sizes` (coarsest first) are those the factor gives: scale k is the finest
-    size times factor^(last - k), rounded up (`pyramid.geometry`), to within a pixel. What is
-    derived from a run folder (every resampling between scales) is then bounded by its sizes."""
+    size times factor^(last - k), rounded up (`pyramid.geometry`), or ConSinGAN's scales of the
+    factor for arch consingan (`pyramid.consingan_scales`), to within a pixel. What is derived
+    from a run folder (every resampling between scales) is then bounded by its sizes."""
     (fh, fw), last = sizes[-1], len(sizes) - 1
-    for k, (h, w) in enumerate(sizes):
-        f = math.pow(factor, last - k)
+    if config is not None and config.arch == "consingan":
+        if len(sizes) != config.num_stages:
+            return False
+        scales = consingan_scales(factor, config.num_stages)
+    else:
+        scales = [math.pow(factor, last - k) for k in range(len(sizes))]
+    for (h, w), f in zip(sizes, scales):
         if abs(out_size(fh, f) - h) > 1 or abs(out_size(fw, f) - w) > 1:
             return False
     return True
 
 
 def load(run_dir: str | os.PathLike, device: torch.device | str = "cpu", *,
-         allow_incomplete: bool = False) -> SinGAN:
+         allow_incomplete: bool = False) -> Model:
     """Load a trained model from a run folder, in eval mode on `device`.
 
     Everything is checked before a tensor is read: config.json, then the tensor names, dtypes
@@ -223,17 +231,17 @@ def load(run_dir: str | os.PathLike, device: torch.device | str = "cpu", *,
         raise RunError(f"{run_dir}: training stopped after {num_trained} of {num_scales} "
                        f"scales; finish it with `singan train --resume --out {run_dir}`")
     with torch.device("meta"):  # the expected tensors, without allocating them
-        ref = SinGAN(info["config"], info["sizes"], info["scale_factor"])
+        ref = build_model(info["config"], info["sizes"], info["scale_factor"])
         ref.grow_to(num_trained)
     compare_specs(specs, state_specs(ref), path)
     tensors = read_tensors(path, specs)
-    model = SinGAN(info["config"], info["sizes"], info["scale_factor"])
+    model = build_model(info["config"], info["sizes"], info["scale_factor"])
     model.grow_to(num_trained)
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval()
 
 
-def load_train_state(run_dir: str | os.PathLike, model: SinGAN) -> TrainState:
+def load_train_state(run_dir: str | os.PathLike, model: Model) -> TrainState:
     """Read train_state.safetensors of a run for resuming `model` (loaded with
     `allow_incomplete=True`); checked like `load` before any tensor is read.
 

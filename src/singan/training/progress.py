@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..models import SinGAN
 
 
 @dataclass
@@ -42,9 +41,14 @@ class TrainState:
     pool_seed: int | None = None  # seed of the pool's random stream (presets with prev_pool)
 
 
-def expected_work(model: SinGAN) -> list[float]:
-    """Relative cost of training each scale (pixels x width^2 x iterations), for progress bars."""
+def expected_work(model) -> list[float]:
+    """Relative cost of training each scale (pixels x width^2 x iterations), for progress bars.
+    A ConSinGAN stage runs every stage below it too."""
     c, crop = model.config, model.config.crop_size or 1 << 30
+    if getattr(model, "family", "singan") == "consingan":
+        pixels = [h * w for h, w in model.sizes]
+        return [sum(pixels[:n + 1]) * c.base_channels ** 2 * c.iters_at(n, model.num_scales)
+                for n in range(model.num_scales)]
     return [min(h, crop) * min(w, crop) * c.channels(n) ** 2 * c.iters_at(n, model.num_scales)
             for n, (h, w) in enumerate(model.sizes)]
 

@@ -13,9 +13,12 @@ import torch
 
 from ..bounds import check_seed
 from ..config import SinGANConfig
-from ..models import Discriminator, SinGAN
+from ..families import Model
+from ..models import Discriminator
 from ..pyramid import PyramidGeometry, build_pyramid, geometry_for
+from ..families import build_model, is_consingan
 from .family import SinGANFamily
+from .growing import ConSinGANFamily, GrowingInputs
 from .graphs import GraphedStep
 from .inputs import RandomInputs
 from .objective import WGANGP
@@ -25,7 +28,7 @@ from .stage import StageEngine
 
 
 class Trainer:
-    """Trains the scales of a `SinGAN` one after another.
+    """Trains the scales (stages) of a model one after another, of either family.
 
     Use `Trainer.from_image(...)` to start and `Trainer.resume(model, state)` to resume; `run()`
     trains every remaining scale.
@@ -35,7 +38,8 @@ class Trainer:
     `restart_lr_factor` (again at each restart), at most `max_restarts` times, then raises
     DivergenceError. `train_scale` takes its learning rates from `self.config`.
 
-    Parts: `family` (SinGAN's per-scale generators), `objective` (WGAN-GP), `inputs` (random
+    Parts: `family` (SinGAN's per-scale generators or ConSinGAN's growing one, by the model),
+    `objective` (WGAN-GP), `inputs` (random
     inputs and the pool), `engine` (set-up, iterations and freezing of a stage).
     """
 
@@ -43,7 +47,7 @@ class Trainer:
     restart_lr_factor = 0.5
     loss_bound = 1e6
 
-    def __init__(self, model: SinGAN, *, generator: torch.Generator,
+    def __init__(self, model: Model, *, generator: torch.Generator,
                  discriminator: Discriminator | None = None, log_every: int = 25,
                  cuda_graphs: bool = False, pool_seed: int | None = None):
         self.model = model
@@ -54,8 +58,12 @@ class Trainer:
         self.log_every = log_every
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self.graph_warmup = 3  # eager iterations per scale before capturing the graph
-        self.inputs = RandomInputs(model, generator, pool_seed)
-        self.family = SinGANFamily(model, generator)
+        if is_consingan(model):
+            self.inputs, self.family = GrowingInputs(model, generator), \
+                ConSinGANFamily(model, generator)
+        else:
+            self.inputs = RandomInputs(model, generator, pool_seed)
+            self.family = SinGANFamily(model, generator)
         self.objective = WGANGP()
         self.engine = StageEngine(self.family, self.objective, self.inputs)
         self.work = expected_work(model)
@@ -83,7 +91,7 @@ class Trainer:
         `geometry`: the image's pyramid if already computed (`pyramid.geometry_for`).
         """
         geo = geometry or geometry_for(config, *image.shape[-2:])
-        model = SinGAN(config, list(geo.sizes), geo.scale_factor).to(device)
+        model = build_model(config, list(geo.sizes), geo.scale_factor).to(device)
         reals = build_pyramid(image.to(device=device, dtype=torch.float32), geo,
                               quantize=config.quantize_8bit)
         model.set_reals(reals)
@@ -91,7 +99,7 @@ class Trainer:
         return cls(model, generator=gen, log_every=log_every, cuda_graphs=cuda_graphs)
 
     @classmethod
-    def resume(cls, model: SinGAN, state: TrainState, *, log_every: int = 25,
+    def resume(cls, model: Model, state: TrainState, *, log_every: int = 25,
                cuda_graphs: bool = False) -> Trainer:
         """Continue training after `state.scale`, with the model's first scales already trained."""
         gen = torch.Generator(device=model.device)
@@ -102,8 +110,7 @@ class Trainer:
             disc = model.new_discriminator(state.scale).to(model.device)
             disc.load_state_dict(state.discriminator)
         while model.num_trained > state.scale + 1:  # drop a scale saved without its train state
-            del model.generators[-1]
-            model.noise_amp = model.noise_amp[:-1].clone()
+            model.drop_last()
         return cls(model, generator=gen, discriminator=disc, log_every=log_every,
                    cuda_graphs=cuda_graphs, pool_seed=state.pool_seed)
 
@@ -116,7 +123,7 @@ class Trainer:
     # --- training ----------------------------------------------------------------------------
 
     def run(self, callback: Callback | None = None,
-            on_scale_end: Callable[[Trainer], None] | None = None) -> SinGAN:
+            on_scale_end: Callable[[Trainer], None] | None = None) -> Model:
         """Train every scale not trained yet; returns the model in eval mode."""
         start = time.perf_counter()
         while not self.model.is_complete:
@@ -185,8 +192,9 @@ class Trainer:
 def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
           seed: int = 0, callback: Callback | None = None,
           on_scale_end: Callable[[Trainer], None] | None = None, log_every: int = 25,
-          cuda_graphs: bool = False) -> SinGAN:
-    """Train a SinGAN on a (1, 3, H, W) image in [-1, 1] (or (3, H, W)); returns it in eval mode.
+          cuda_graphs: bool = False) -> Model:
+    """Train a model (`config.arch`: SinGAN or ConSinGAN) on a (1, 3, H, W) image in [-1, 1] (or
+    (3, H, W)); returns it in eval mode.
 
     `callback` receives a `Progress` after every iteration; `on_scale_end` the trainer after each
     finished scale (the CLI saves the run there). `cuda_graphs` replays each iteration as a CUDA

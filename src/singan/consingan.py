@@ -1,0 +1,242 @@
+"""ConSinGAN (Hinz et al., WACV 2021): one generator that grows a body per stage, trained a few
+stages at a time (../shared/docs/consingan-facts.md has every number).
+
+Convention: stage 0 is the coarsest (as SinGAN's scales here). The generator works on 64-channel
+features, not images:
+
+    features = head(pad1(z_0))                              z_0: (B, 3, h0, w0)
+    features = body_0(pad2(upsample(features, h0 + 2, w0 + 2)))
+    for stage k >= 1:                                       z_k: (B, 64, h_k + 6, w_k + 6)
+        features = body_k(upsample(features, h_k + 6, w_k + 6) + amp_k z_k)
+                   + upsample(features, h_k, w_k)
+    image = tanh(tail(pad1(features)))
+
+with bodies of `num_layers` unpadded 3x3 conv blocks (6 px smaller for 3), a shared head and
+tail, LeakyReLU 0.05, no normalisation and bicubic up-sampling with aligned corners between
+stages. z_0 is fresh noise for a sample and the real coarsest image for the reconstruction; the
+reconstruction's z_k (k >= 1) are fixed random maps drawn when stage k starts. In animation mode
+the reconstruction's z_0 is a fixed noise map too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import SinGANConfig
+from .errors import ConfigError
+from .models import ConvBlock, Discriminator
+from .resize import resize
+
+
+class ConSinGAN(nn.Module):
+    """A trained (or partly trained) ConSinGAN.
+
+    Attributes:
+        config: the model's configuration (`arch="consingan"`).
+        sizes: (H, W) of every stage, coarsest first.
+        scale_factor: the factor r of ConSinGAN's rescaling (`pyramid.consingan_scales`).
+        head, tail: shared by every stage; bodies: one per trained stage.
+        noise_amp: (num_trained,) noise amplitude per stage (1 at stage 0).
+        z_rec_k: the reconstruction's input of stage k (see the module docstring).
+        reals: the training image at every stage, each (1, 3, H, W) in [-1, 1].
+    """
+
+    family = "consingan"
+
+    def __init__(self, config: SinGANConfig, sizes: list[tuple[int, int]], scale_factor: float):
+        super().__init__()
+        if config.kernel_size != 3:
+            raise ConfigError("arch consingan has 3x3 convolutions: kernel_size must be 3")
+        self.config = config
+        self.sizes = [tuple(int(v) for v in s) for s in sizes]
+        self.scale_factor = float(scale_factor)
+        c = config
+        self.width = c.base_channels
+        self.head = ConvBlock(3, self.width, 3, "none", c.leaky_slope)
+        self.bodies = nn.ModuleList()
+        self.tail = nn.Sequential(nn.Conv2d(self.width, 3, 3), nn.Tanh())
+        self.register_buffer("noise_amp", torch.zeros(0))
+        for k, (h, w) in enumerate(self.sizes):
+            self.register_buffer(f"z_rec_{k}", torch.zeros(1, *self.noise_shape(k)))
+            self.register_buffer(f"real_{k}", torch.zeros(1, 3, h, w))
+
+    # --- structure -------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.noise_amp.device
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def num_trained(self) -> int:
+        return len(self.bodies)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.num_trained == self.num_scales
+
+    @property
+    def shrink(self) -> int:
+        """How much smaller a body's output is than its input, per side pair (6 for 3 blocks)."""
+        return 2 * self.config.num_layers
+
+    @property
+    def reals(self) -> list[torch.Tensor]:
+        return [getattr(self, f"real_{k}") for k in range(self.num_scales)]
+
+    def set_reals(self, reals: list[torch.Tensor]) -> None:
+        for k, r in enumerate(reals):
+            getattr(self, f"real_{k}").copy_(r)
+        if self.config.mode != "animation":  # the reconstruction starts from the image itself
+            self.z_rec_0.copy_(reals[0])
+
+    def noise_shape(self, stage: int, size: tuple[int, int] | None = None) -> tuple[int, int, int]:
+        """(channels, h, w) of a stage's noise for an image of `size` (default: training)."""
+        h, w = size or self.sizes[stage]
+        return (3, h, w) if stage == 0 else (self.width, h + self.shrink, w + self.shrink)
+
+    def new_body(self) -> nn.Sequential:
+        c = self.config
+        return nn.Sequential(*[ConvBlock(self.width, self.width, 3, "none", c.leaky_slope)
+                               for _ in range(c.num_layers)])
+
+    def new_discriminator(self, stage: int) -> Discriminator:
+        """A stage's patch critic: a head block, `num_layers` body blocks and a conv to one
+        score (5 convolutions and an 11-px receptive field for 3)."""
+        c = self.config
+        return Discriminator(self.width, c.num_layers + 2, 3, "none", c.leaky_slope)
+
+    def add_stage(self, body: nn.Module, noise_amp: float | torch.Tensor) -> None:
+        """Append a trained body and its noise amplitude."""
+        self.bodies.append(body)
+        amp = torch.as_tensor(noise_amp, dtype=self.noise_amp.dtype,
+                              device=self.noise_amp.device).reshape(1)
+        self.noise_amp = torch.cat([self.noise_amp, amp])
+
+    def drop_last(self) -> None:
+        """Remove the last trained stage (one saved without its training state)."""
+        del self.bodies[-1]
+        self.noise_amp = self.noise_amp[:-1].clone()
+
+    def grow_to(self, num_trained: int) -> None:
+        """Add fresh bodies until `num_trained` exist (used before loading weights)."""
+        while self.num_trained < num_trained:
+            self.add_stage(self.new_body(), 0.0)
+
+    # --- noise -------------------------------------------------------------------------------
+
+    def draw_noise(self, stage: int, batch: int, size: tuple[int, int] | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """Fresh N(0, 1) noise of a stage: 3 channels at stage 0, feature noise above."""
+        return torch.randn(batch, *self.noise_shape(stage, size), generator=generator,
+                           device=self.device, dtype=self.noise_amp.dtype)
+
+    def rec_noise(self, stage: int, batch: int = 1) -> torch.Tensor:
+        """The reconstruction's input of a stage (z_0: the real coarsest image)."""
+        return getattr(self, f"z_rec_{stage}").expand(batch, -1, -1, -1)
+
+    # --- the generator -----------------------------------------------------------------------
+
+    @staticmethod
+    def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Features to another size: bicubic with aligned corners (ConSinGAN's up-sampling)."""
+        return F.interpolate(x, size=size, mode="bicubic", align_corners=True)
+
+    def features(self, z0: torch.Tensor, noise: Mapping[int, torch.Tensor], stop: int, *,
+                 sizes: Sequence[tuple[int, int]] | None = None,
+                 bodies: Mapping[int, nn.Module] | None = None,
+                 amps: Mapping[int, torch.Tensor] | None = None,
+                 head: nn.Module | None = None) -> torch.Tensor:
+        """The features of stage stop-1 for a stage-0 input z0 and the noise of stages 1..stop-1.
+
+        `sizes` are the stages' sizes (default: the training sizes); `bodies`, `amps` and `head`
+        replace the model's own (the learning networks during training).
+        """
+        sizes = self.sizes if sizes is None else sizes
+        bodies, amps = bodies or {}, amps or {}
+        head = head or self.head
+        pad = self.shrink // 2 - 1
+        h, w = sizes[0]
+        x = head(F.pad(z0, (1, 1, 1, 1)))
+        x = F.pad(self.upsample(x, (h + 2, w + 2)), (pad, pad, pad, pad))
+        x = (bodies[0] if 0 in bodies else self.bodies[0])(x)
+        for k in range(1, stop):
+            h, w = sizes[k]
+            body = bodies[k] if k in bodies else self.bodies[k]
+            amp = amps[k] if k in amps else self.noise_amp[k]
+            grown = self.upsample(x, (h + self.shrink, w + self.shrink)) + amp * noise[k]
+            x = body(grown) + self.upsample(x, (h, w))
+        return x
+
+    def image(self, features: torch.Tensor, tail: nn.Module | None = None) -> torch.Tensor:
+        """The image of some features (the shared tail)."""
+        return (tail or self.tail)(F.pad(features, (1, 1, 1, 1)))
+
+    def run(self, z0: torch.Tensor, noise: Mapping[int, torch.Tensor], stop: int,
+            **kw) -> torch.Tensor:
+        """The image of stage stop-1 (see `features` for the arguments; `tail` too)."""
+        tail = kw.pop("tail", None)
+        return self.image(self.features(z0, noise, stop, **kw), tail)
+
+    @torch.no_grad()
+    def reconstruct(self, upto: int) -> torch.Tensor:
+        """The reconstruction of the training image by stages 0..upto-1, at the size of stage
+        upto-1 (stage `upto` when it exists is not run: ConSinGAN has no image between stages,
+        so this is the image of the last stage given)."""
+        if upto == 0:
+            return self.rec_noise(0)
+        return self.run(self.rec_noise(0), {k: self.rec_noise(k) for k in range(1, upto)}, upto)
+
+    def synthesize(self, batch: int, sizes: Sequence[tuple[int, int]], *, start_scale: int = 0,
+                   start_image: torch.Tensor | None = None,
+                   noise: Mapping[int, torch.Tensor] | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """`batch` images of the stages' `sizes` (sampling; see `sample.generate`).
+
+        Below `start_scale` the stages replay the reconstruction (its inputs resized to other
+        sizes); from it on, fresh noise (or `noise[k]`). `start_image` (at any size) is injected
+        as the stage-0 input, and the stages below `start_scale` then get no noise.
+        """
+        stop = len(sizes)
+        if start_image is not None:
+            z0 = start_image.to(device=self.device, dtype=self.noise_amp.dtype)
+            z0 = resize(z0, size=sizes[0]) if tuple(z0.shape[-2:]) != sizes[0] else z0
+            z0 = z0.expand(batch, -1, -1, -1) if z0.shape[0] == 1 else z0
+        elif start_scale > 0:
+            z0 = self._rec_at(0, sizes[0], batch)
+        elif noise is not None and 0 in noise:
+            z0 = noise[0]
+        else:
+            z0 = self.draw_noise(0, batch, sizes[0], generator)
+        zs = {}
+        for k in range(1, stop):
+            if k < start_scale:
+                zs[k] = self._rec_at(k, sizes[k], batch) if start_image is None else \
+                    torch.zeros(batch, *self.noise_shape(k, sizes[k]), device=self.device)
+            elif noise is not None and k in noise:
+                zs[k] = noise[k]
+            else:
+                zs[k] = self.draw_noise(k, batch, sizes[k], generator)
+        return self.run(z0, zs, stop, sizes=sizes)
+
+    def _rec_at(self, stage: int, size: tuple[int, int], batch: int) -> torch.Tensor:
+        """The reconstruction's input of a stage, resized when the output has another size."""
+        z = self.rec_noise(stage, batch)
+        shape = self.noise_shape(stage, size)[1:]
+        if tuple(z.shape[-2:]) == shape:
+            return z
+        if stage == 0:
+            return resize(z, size=shape)
+        return self.upsample(z, shape)
+
+    def injection(self, image: torch.Tensor, start_scale: int) -> torch.Tensor:
+        """What an application injects for `image` (at the training size): the image shrunk to
+        the coarsest stage, ConSinGAN's way (`start_scale` only chooses where noise starts)."""
+        return resize(image, size=self.sizes[0])
