@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--start-scale", type=int, default=0, metavar="K",
                    help="scale our samples start from (0: coarsest, the paper's random samples; "
                         "1 and up keep more of the training image's layout)")
+    p.add_argument("--shrink", type=int, default=None, metavar="PX",
+                   help="shrink every real image (and so the published samples it is compared "
+                        "with) to this long side first, e.g. 125 for the CPU protocol of issue 17")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="only print one table of the rows of these result files (e.g. images "
                         "trained in separate processes side by side)")
@@ -326,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in reals:
         real = images.load_image(path).to(device)
+        if args.shrink:  # MATLAB-style, as the pyramid shrinks; published samples follow below
+            real = resize(real, args.shrink / max(real.shape[-2:]))
         args.name = path.stem
         row = {"image": path.name, "size": [int(real.shape[-2]), int(real.shape[-1])]}
         if config is not None:
@@ -349,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             "singan": singan.__version__, "preset": args.preset, "sets": args.set,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
             "samples_from": args.samples_from, "runs_from": args.runs_from,
-            "start_scale": args.start_scale,
+            "start_scale": args.start_scale, "shrink": args.shrink,
             "sifid_layer": args.layer, "load_average_start_end": [load_start,
                                                                    os.getloadavg()[0]]}
     header = (f"Places benchmark, {meta['date']}, device: {meta['device']}, preset: "
@@ -361,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(seeds 0-{args.samples - 1})"
     if args.start_scale:
         header += f", samples start at scale {args.start_scale}"
+    if args.shrink:
+        header += f", every image (real and published) shrunk to a long side of {args.shrink} px"
     if config is not None:
         header += f", {args.samples} samples per image (seeds 0-{args.samples - 1}), training " \
                   f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "")

@@ -35,6 +35,7 @@ class StageDraw:
 
     n: int
     tensors: dict[str, torch.Tensor]
+    shared = True  # every critic step scores the same fake
 
     def noise(self, j: int) -> dict[int, torch.Tensor]:
         return {k: self.tensors[f"z{k}"] for k in range(1, self.n + 1)}

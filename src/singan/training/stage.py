@@ -124,13 +124,16 @@ class StageEngine:
         rec_in, rec_z = family.reconstruction(stage, draw)
         logged: dict[str, torch.Tensor] = {}
 
-        # Critic steps.
+        # Critic steps. Where every step has the same inputs (ConSinGAN's draw), the generators,
+        # which do not change meanwhile, make the same fake: it is made once.
         requires_grad(d_net, True)
+        shared, fake = getattr(draw, "shared", False), None
         for j in range(c.d_steps):
             zs, window, prev = draw.noise(j), draw.window(j), draw.prev(j)
             target = stage.real if window is None else crop_window(stage.real, *window)
-            with torch.no_grad():
-                fake = family.forward(stage, prev, zs, window)
+            if fake is None or not shared:
+                with torch.no_grad():
+                    fake = family.forward(stage, prev, zs, window)
             d_loss, parts = objective.critic_loss(c, d_net, target, fake, draw.u(j), j)
             logged.update(parts)
             stage.d_opt.zero_grad(set_to_none=True)
