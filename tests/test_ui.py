@@ -470,3 +470,24 @@ def test_messages_name_uploads_not_server_paths(client, trained, ui_server, tmp_
         assert str(ui_server.runs) not in str(e.value)
     finally:
         shutil.rmtree(broken)
+
+
+def test_a_consingan_model_in_the_web_app(client, ui_server, tmp_path, tiny_image):
+    """A consingan run uploaded as a model zip: sampled at another aspect; super-resolution says
+    which family it needs."""
+    config = singan.make_config("consingan", max_size=32, min_size=12, num_stages=3,
+                                base_channels=4, max_channels=4, iters=1)
+    run = tmp_path / "cs"
+    singan.save_run(singan.train(tiny_image, config, seed=0), run)
+    zip_path = tmp_path / "cs-model.zip"
+    with zipfile.ZipFile(zip_path, "w") as z:
+        for name in ("config.json", "model.safetensors"):
+            z.write(run / name, f"cs/{name}")
+    runs, message = client.predict(handle_file(str(zip_path)), None, api_name="/upload_model")
+    name = runs["value"]
+    assert name in message
+    gallery, _ = client.predict(name, 0, 2, 0, 1.0, 1.5, api_name="/sample")
+    h, w = singan.load(run).sizes[-1]
+    assert len(gallery) == 2 and Image.open(gallery[0]["image"]).size == (round(1.5 * w), h)
+    with pytest.raises(AppError, match="needs SinGAN's per-scale generators"):
+        client.predict(name, 2, 0, api_name="/super_resolve")
