@@ -304,3 +304,33 @@ def test_fine_tuning_runs_the_training_stage(tiny_model):
     assert changed == {str(last)}
     assert tr.discriminator is not None and not tr.discriminator.training
     assert all(not p.requires_grad for p in model.parameters())
+
+
+def test_bf16_trains_in_bfloat16_arithmetic_where_the_device_has_it(tiny_image):
+    """bf16 autocasts the iterations (other results than fp32, the weights stay fp32); the CLI
+    refuses --bf16 on a device without native bfloat16."""
+    from singan.training import supports_bf16
+
+    if not supports_bf16("cpu"):
+        pytest.skip("this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
+    cfg = fast_small()
+    a = singan.train(tiny_image, cfg, seed=1)
+    b = singan.train(tiny_image, cfg, seed=1, bf16=True)
+    assert all(v.dtype == torch.float32 for v in b.state_dict().values() if v.is_floating_point())
+    wa, wb = weights(a), weights(b)
+    assert not all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert all(torch.isfinite(v).all() for v in wb.values() if v.is_floating_point())
+
+
+def test_bf16_is_refused_where_it_is_not_native(monkeypatch, tmp_path, image_file, capsys):
+    from conftest import QUICK_CLI
+
+    from singan.cli import main
+    from singan.training import trainer
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False,
+                        raising=False)
+    assert not trainer.supports_bf16("cpu")
+    assert main(["train", str(image_file), "--out", str(tmp_path / "r"), "--bf16"]
+                + QUICK_CLI) == 2
+    assert "has no native bfloat16" in capsys.readouterr().err

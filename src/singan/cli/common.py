@@ -177,6 +177,23 @@ def add_cuda_graphs_arg(p: argparse.ArgumentParser) -> None:
                         "faster); ignored on the CPU")
 
 
+def add_bf16_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bf16", action="store_true",
+                   help="train in bfloat16 arithmetic (autocast; the weights stay fp32): faster "
+                        "on CPUs with AVX512-BF16 or AMX and on recent GPUs, other results than "
+                        "fp32 (its quality is not judged yet: docs/benchmarks.md)")
+
+
+def check_bf16(device: torch.device, asked: bool) -> bool:
+    """--bf16 where the device has native bfloat16, else one clear message."""
+    from ..training import supports_bf16
+
+    if asked and not supports_bf16(device):
+        raise CommandError(f"--bf16: {device} has no native bfloat16 (a CPU needs AVX512-BF16 "
+                           f"or AMX, a GPU compute capability 8.0 or more)")
+    return asked
+
+
 def use_cudnn_benchmark(device: torch.device, on: bool) -> None:
     """Let cuDNN time its convolution algorithms and keep the fastest, on a CUDA device only.
 

@@ -15,9 +15,9 @@ from ..pyramid import geometry_for
 from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE, held_pixels
-from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg, add_device_args,
-                     add_limit_args, bounded, config_argv, config_overrides, path_arg,
-                     resolve_device, say, use_cudnn_benchmark)
+from .common import (HelpFormatter, add_bf16_arg, add_config_args, add_cuda_graphs_arg,
+                     add_device_args, add_limit_args, bounded, check_bf16, config_argv,
+                     config_overrides, path_arg, resolve_device, say, use_cudnn_benchmark)
 from .failures import GPU, MAIN
 from .progress import cpu_hint, resume_message, run_training, train_message
 
@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_limit_args(p)
     p.add_argument("--seed", type=bounded(bounds.SEED), default=0, help="random seed")
     add_cuda_graphs_arg(p)
+    add_bf16_arg(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last finished scale")
     p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     run_training(lambda callback, on_start: train_run(
         out, image, config, source=source, preset=preset, seed=args.seed, device=device,
         force=args.force, geometry=geo, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
+        bf16=check_bf16(device, args.bf16),
         callback=callback, on_start=on_start), args, out,
         train_message(source, image, device, preset, out))
     return 0
@@ -107,6 +109,7 @@ def _resume(args: argparse.Namespace, out: Path) -> int:
     use_cudnn_benchmark(device, args.cudnn_benchmark)
     run_training(lambda callback, on_start: resume_run(
         out, device=device, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
+        bf16=check_bf16(device, args.bf16),
         callback=callback, on_start=on_start), args, out, resume_message(device))
     return 0
 

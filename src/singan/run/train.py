@@ -55,7 +55,7 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
               source: str = EMBEDDED_SOURCE, preset: str | None = None, seed: int = 0,
               device: torch.device | str = "cpu", force: bool = False,
               geometry: PyramidGeometry | None = None, log_every: int = 25,
-              cuda_graphs: bool = False, callback: Callback | None = None,
+              cuda_graphs: bool = False, bf16: bool = False, callback: Callback | None = None,
               on_start: StartCallback | None = None) -> SinGAN:
     """Train a new model on a (1, 3, H, W) image in [-1, 1] into the folder `run_dir`.
 
@@ -80,7 +80,7 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
                 clear_run(run_dir)
             trainer = Trainer.from_image(image, config, device=device, seed=seed,
                                          log_every=log_every, cuda_graphs=cuda_graphs,
-                                         geometry=geo)
+                                         geometry=geo, bf16=bf16)
             extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
                                "width": int(image.shape[-1])},
                      **({"preset": preset} if preset is not None else {}), "seed": seed}
@@ -147,7 +147,8 @@ def _run_path(run_dir: str | os.PathLike) -> Path:
 
 
 def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu",
-               log_every: int = 25, cuda_graphs: bool = False, callback: Callback | None = None,
+               log_every: int = 25, cuda_graphs: bool = False, bf16: bool = False,
+               callback: Callback | None = None,
                on_start: StartCallback | None = None) -> SinGAN:
     """Continue the interrupted run in `run_dir` from its last finished scale.
 
@@ -171,7 +172,8 @@ def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu"
         state = load_train_state(run_dir, model)
         remove_leftovers(run_dir)  # after the checks: a damaged run stays exactly as it was
         try:
-            trainer = Trainer.resume(model, state, log_every=log_every, cuda_graphs=cuda_graphs)
+            trainer = Trainer.resume(model, state, log_every=log_every, cuda_graphs=cuda_graphs,
+                                     bf16=bf16)
         except RuntimeError:
             raise RunError(_rng_problem(run_dir, model, state)) from None
         extra = {k: v for k, v in info.items()

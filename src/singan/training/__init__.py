@@ -36,7 +36,8 @@ from __future__ import annotations
 
 from ..errors import DivergenceError
 from .progress import Callback, Progress, TrainState, expected_work, num_parameters
-from .trainer import Trainer, train
+from .trainer import Trainer, supports_bf16, train
 
 __all__ = ["Callback", "DivergenceError", "Progress", "TrainState", "Trainer", "expected_work",
+           "supports_bf16",
            "num_parameters", "train"]

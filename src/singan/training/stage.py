@@ -8,6 +8,7 @@ the model family, what it learns from the objective, its random inputs from `Ran
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -71,8 +72,16 @@ class StageEngine:
     iteration (`RandomInputs`).
     """
 
-    def __init__(self, family: ModelFamily, objective: Objective, inputs: RandomInputs):
+    def __init__(self, family: ModelFamily, objective: Objective, inputs: RandomInputs,
+                 bf16: bool = False):
         self.family, self.objective, self.inputs = family, objective, inputs
+        self.bf16 = bf16  # the iterations' arithmetic in bfloat16 (autocast; weights stay fp32)
+
+    def precision(self, device: torch.device):
+        """The autocast context of an iteration: bfloat16 where asked, else none."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16)
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -183,7 +192,9 @@ class StageEngine:
             if it == milestone:
                 for opt in (stage.g_opt, stage.d_opt):
                     scale_lr(opt, c.lr_gamma)
-            step(self.inputs.draw(stage))
+            draw = self.inputs.draw(stage)
+            with self.precision(stage.real.device):
+                step(draw)
             count += 1
             losses = None
             if log_every and ((it + 1) % log_every == 0 or it + 1 == stage.iters):
