@@ -73,9 +73,10 @@ class StageEngine:
     """
 
     def __init__(self, family: ModelFamily, objective: Objective, inputs: RandomInputs,
-                 bf16: bool = False):
+                 bf16: bool = False, channels_last: bool = False):
         self.family, self.objective, self.inputs = family, objective, inputs
         self.bf16 = bf16  # the iterations' arithmetic in bfloat16 (autocast; weights stay fp32)
+        self.channels_last = channels_last  # the networks' tensors in NHWC (faster convolutions)
 
     def precision(self, device: torch.device):
         """The autocast context of an iteration: bfloat16 where asked, else none."""
@@ -110,6 +111,9 @@ class StageEngine:
     def _ready(self, stage: Stage, pool: torch.Tensor | None, capturable: bool) -> Stage:
         """Optimisers, window size, pool and loss sums: what every stage needs the same way."""
         c, device = stage.config, stage.real.device
+        if self.channels_last:  # before the optimisers take the parameters
+            for net in (self.family.model, *stage.nets.values(), stage.d_net):
+                net.to(memory_format=torch.channels_last)
 
         def lr(v: float):  # capturable optimisers need learning rates as tensors
             return torch.tensor(v, device=device) if capturable else v

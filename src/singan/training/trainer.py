@@ -49,7 +49,8 @@ class Trainer:
 
     def __init__(self, model: Model, *, generator: torch.Generator,
                  discriminator: Discriminator | None = None, log_every: int = 25,
-                 cuda_graphs: bool = False, pool_seed: int | None = None, bf16: bool = False):
+                 cuda_graphs: bool = False, pool_seed: int | None = None, bf16: bool = False,
+                 channels_last: bool = False):
         self.model = model
         self.config = model.config
         self.gen = generator
@@ -65,7 +66,8 @@ class Trainer:
             self.inputs = RandomInputs(model, generator, pool_seed)
             self.family = SinGANFamily(model, generator)
         self.objective = WGANGP()
-        self.engine = StageEngine(self.family, self.objective, self.inputs, bf16=bf16)
+        self.engine = StageEngine(self.family, self.objective, self.inputs, bf16=bf16,
+                                  channels_last=channels_last)
         self.work = expected_work(model)
 
     @property
@@ -86,9 +88,10 @@ class Trainer:
     def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
                    device: torch.device | str = "cpu", seed: int = 0, log_every: int = 25,
                    cuda_graphs: bool = False, geometry: PyramidGeometry | None = None,
-                   bf16: bool = False) -> Trainer:
+                   bf16: bool = False, channels_last: bool = False) -> Trainer:
         """Set up training on a (1, 3, H, W) image in [-1, 1] (`bf16`: the iterations'
-        arithmetic in bfloat16, see `supports_bf16`).
+        arithmetic in bfloat16, see `supports_bf16`; `channels_last`: the networks' tensors in
+        NHWC, which oneDNN's and cuDNN's convolutions run faster).
 
         `geometry`: the image's pyramid if already computed (`pyramid.geometry_for`).
         """
@@ -98,11 +101,13 @@ class Trainer:
                               quantize=config.quantize_8bit)
         model.set_reals(reals)
         gen = torch.Generator(device=device).manual_seed(check_seed(seed))
-        return cls(model, generator=gen, log_every=log_every, cuda_graphs=cuda_graphs, bf16=bf16)
+        return cls(model, generator=gen, log_every=log_every, cuda_graphs=cuda_graphs, bf16=bf16,
+                   channels_last=channels_last)
 
     @classmethod
     def resume(cls, model: Model, state: TrainState, *, log_every: int = 25,
-               cuda_graphs: bool = False, bf16: bool = False) -> Trainer:
+               cuda_graphs: bool = False, bf16: bool = False,
+               channels_last: bool = False) -> Trainer:
         """Continue training after `state.scale`, with the model's first scales already trained."""
         gen = torch.Generator(device=model.device)
         if state.rng_state is not None:
@@ -114,7 +119,8 @@ class Trainer:
         while model.num_trained > state.scale + 1:  # drop a scale saved without its train state
             model.drop_last()
         return cls(model, generator=gen, discriminator=disc, log_every=log_every,
-                   cuda_graphs=cuda_graphs, pool_seed=state.pool_seed, bf16=bf16)
+                   cuda_graphs=cuda_graphs, pool_seed=state.pool_seed, bf16=bf16,
+                   channels_last=channels_last)
 
     def state(self) -> TrainState:
         disc = {k: v.detach().clone() for k, v in self.discriminator.state_dict().items()} \
@@ -206,7 +212,7 @@ def supports_bf16(device: torch.device | str) -> bool:
 def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
           seed: int = 0, callback: Callback | None = None,
           on_scale_end: Callable[[Trainer], None] | None = None, log_every: int = 25,
-          cuda_graphs: bool = False, bf16: bool = False) -> Model:
+          cuda_graphs: bool = False, bf16: bool = False, channels_last: bool = False) -> Model:
     """Train a model (`config.arch`: SinGAN or ConSinGAN) on a (1, 3, H, W) image in [-1, 1] (or
     (3, H, W)); returns it in eval mode.
 
@@ -214,10 +220,11 @@ def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | s
     finished scale (the CLI saves the run there). `cuda_graphs` replays each iteration as a CUDA
     graph on a CUDA device (same results, less launch overhead); ignored on the CPU. `bf16` runs
     the iterations' arithmetic in bfloat16 (faster where the hardware has it, `supports_bf16`;
-    other results than fp32).
+    other results than fp32); `channels_last` keeps the networks' tensors in NHWC (faster
+    convolutions; the same arithmetic up to rounding).
     """
     if image.dim() == 3:
         image = image.unsqueeze(0)
     trainer = Trainer.from_image(image, config, device=device, seed=seed, log_every=log_every,
-                                 cuda_graphs=cuda_graphs, bf16=bf16)
+                                 cuda_graphs=cuda_graphs, bf16=bf16, channels_last=channels_last)
     return trainer.run(callback, on_scale_end)
