@@ -13,6 +13,9 @@ patch SWD and diversity with the published SinGAN (DIR/singan/K.jpg) and ConSinG
 DIR/K/meta.json for real/K.jpg) instead of training; images without a folder there are left out.
 --runs-from samples models trained elsewhere (run folders DIR/K of `singan train` or
 `singan train-many IMAGES --out DIR`) instead of training; their training time is the run's own.
+--engine gpnn|gpdm runs a training-free patch engine (singan.patch) instead of training: one sample
+per seed 0..N-1, with --set KEY=VALUE for the engine's settings (e.g. --set noise=1.0); the
+table's time column is then seconds per sample.
 --start-scale K starts our samples at scale K (the paper's "generation from scale N - K": the
 scales below replay the training image's reconstruction, which keeps its layout).
 
@@ -40,6 +43,7 @@ from pathlib import Path
 import torch
 
 import singan
+import singan.patch
 from singan import files, images
 from singan.cli.common import CommandError, resolve_device
 from singan.config import PRESETS, SinGANConfig
@@ -47,7 +51,7 @@ from singan.errors import SinGANError
 from singan.metrics import evaluate, load_inception
 from singan.resize import resize
 
-PUBLISHED = ("singan", "consingan")
+PUBLISHED = ("singan", "consingan", "gpnn")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preset", default=None, help=f"preset to train with ({', '.join(PRESETS)})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable), e.g. --set iters=500")
+    p.add_argument("--engine", choices=("gpnn", "gpdm"), default=None,
+                   help="a training-free patch engine instead of a trained preset")
     p.add_argument("--samples", type=int, default=10, help="samples per image")
     p.add_argument("--images", default=None,
                    help="comma-separated image names (stems) to use, e.g. 0,1,2 (default: all)")
@@ -96,8 +102,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, value in (("--samples-from", args.samples_from), ("--runs-from", args.runs_from)):
         if value and (args.preset or args.published_only):
             p.error(f"{flag} uses what was made elsewhere: no --preset or --published-only")
-    if not (args.published_only or args.samples_from or args.runs_from) and args.preset is None:
-        p.error("--preset is required (or --published-only, --samples-from or --runs-from)")
+    if args.engine and (args.preset or args.published_only or args.samples_from or args.runs_from):
+        p.error("--engine makes its own samples: no --preset, --published-only, --samples-from "
+                "or --runs-from")
+    if not (args.published_only or args.samples_from or args.runs_from or args.engine) \
+            and args.preset is None:
+        p.error("--preset is required (or --engine, --published-only, --samples-from or "
+                "--runs-from)")
     if args.start_scale < 0:
         p.error("--start-scale must be 0 or more")
     if args.start_scale and (args.samples_from or args.published_only):
@@ -152,7 +163,7 @@ def device_name(device: torch.device) -> str:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), flags=re.M)
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), flags=re.MULTILINE)
         model = found.group(1).strip() if found else model
     return f"CPU ({model}), {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
@@ -172,6 +183,31 @@ def draw(model: singan.SinGAN, args) -> torch.Tensor:
     """Our samples: seeds 0..N-1, starting at --start-scale."""
     return singan.generate(model, args.samples, seeds=list(range(args.samples)),
                            start_scale=args.start_scale).clamp(-1, 1)
+
+
+def engine_settings(args):
+    values = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        values[key] = value if key == "search" else float(value) if "." in value or "e" in value \
+            else int(value)
+    return singan.patch.settings_for(args.engine, **values)
+
+
+def run_engine(real: torch.Tensor, args, device, extractor) -> dict:
+    """Samples of a patch engine (seeds 0..N-1, one at a time), scored; with seconds each."""
+    settings = engine_settings(args)
+    outs, seconds = [], []
+    for seed in range(args.samples):
+        sync(device)
+        t0 = time.perf_counter()
+        outs.append(singan.patch.sample(real, 1, engine=args.engine, seed=seed,
+                                        settings=settings))
+        sync(device)
+        seconds.append(time.perf_counter() - t0)
+    row = score(real, torch.cat(outs), None, args, device, extractor)
+    row["sample_seconds"] = statistics.fmean(seconds)
+    return row
 
 
 def run_trained(real: torch.Tensor, folder: Path, args, device, extractor) -> dict:
@@ -248,11 +284,15 @@ def columns(rows: list[dict], published_only: bool) -> list[tuple]:
     if not published_only:
         if any(r["ours"]["eval_size"] != r["size"] for r in rows):
             cols.append(("eval at", lambda r: "x".join(map(str, r["ours"]["eval_size"])), "{}"))
-        cols += [("train s", lambda r: _get(r, "ours", "train_seconds"), "{:.0f}"),
+        if any(r["ours"].get("sample_seconds") is not None for r in rows):
+            cols.append(("s/sample", lambda r: _get(r, "ours", "sample_seconds"), "{:.1f}"))
+        else:
+            cols.append(("train s", lambda r: _get(r, "ours", "train_seconds"), "{:.0f}"))
+        cols += [
                  ("ours SIFID", lambda r: _get(r, "ours", "sifid"), "{:.3f}"),
                  ("ours SWD", lambda r: _get(r, "ours", "swd"), "{:.4f}"),
                  ("ours div.", lambda r: _get(r, "ours", "diversity"), "{:.3f}")]
-    for key, label in (("singan", "SinGAN"), ("consingan", "ConSinGAN")):
+    for key, label in (("singan", "SinGAN"), ("consingan", "ConSinGAN"), ("gpnn", "GPNN")):
         if any(r.get(key) for r in rows):
             cols += [(f"{label} SIFID", lambda r, k=key: _get(r, k, "sifid"), "{:.3f}"),
                      (f"{label} SWD", lambda r, k=key: _get(r, k, "swd"), "{:.4f}")]
@@ -283,8 +323,9 @@ def summary(rows: list[dict]) -> dict[str, dict]:
     """Mean and median of every metric over the images, for the JSON file."""
     out = {}
     for key in ("ours", *PUBLISHED):
-        for metric in ("train_seconds", "sifid", "swd", "diversity"):
-            vals = [r[key][metric] for r in rows if r.get(key) and metric in r[key]]
+        for metric in ("train_seconds", "sample_seconds", "sifid", "swd", "diversity"):
+            vals = [r[key][metric] for r in rows
+                    if r.get(key) and r[key].get(metric) is not None]
             if vals:
                 out[f"{key}.{metric}"] = {"mean": statistics.fmean(vals),
                                           "median": statistics.median(vals)}
@@ -312,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return merge(args.merge)
     data = Path(args.data)
-    config = None if args.published_only or args.samples_from or args.runs_from else \
+    config = None if args.published_only or args.samples_from or args.runs_from or args.engine \
+        else \
         make_config(args.preset, args.set)
     device = resolve_device(args.device, args.threads)
     reals = list_reals(data, args.images)
@@ -333,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
             real = resize(real, args.shrink / max(real.shape[-2:]))
         args.name = path.stem
         row = {"image": path.name, "size": [int(real.shape[-2]), int(real.shape[-1])]}
-        if config is not None:
+        if args.engine:
+            args.preset = f"engine-{args.engine}"
+            print(f"[{path.name}] {args.engine} on {device} ...", file=sys.stderr, flush=True)
+            row["ours"] = run_engine(real, args, device, extractor)
+        elif config is not None:
             print(f"[{path.name}] training ({args.preset}) on {device} ...", file=sys.stderr,
                   flush=True)
             row["ours"] = run_ours(real, config, args, device, extractor)
@@ -344,8 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             row["ours"] = run_trained(real, Path(args.runs_from) / path.stem, args, device,
                                       extractor)
         for name in PUBLISHED:
-            row[name] = run_published(real, data / name / path.name, device, extractor,
-                                      args.layer)
+            found = [data / name / (path.stem + ext) for ext in (".jpg", ".png")]
+            row[name] = run_published(real, next((f for f in found if f.is_file()), found[0]),
+                                      device, extractor, args.layer)
         rows.append(row)
         print(f"[{path.name}] done", file=sys.stderr, flush=True)
     table = markdown(rows, args.published_only)
@@ -368,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         header += f", samples start at scale {args.start_scale}"
     if args.shrink:
         header += f", every image (real and published) shrunk to a long side of {args.shrink} px"
+    if args.engine:
+        header += f", {args.samples} samples per image (seeds 0-{args.samples - 1})" + \
+            (f", settings {' '.join(args.set)}" if args.set else "")
     if config is not None:
         header += f", {args.samples} samples per image (seeds 0-{args.samples - 1}), training " \
                   f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "")

@@ -15,7 +15,7 @@ FLOORS = {
     "bounds": 1, "config": 1, "resize": 1, "budget": 1, "data": 1,
     "files": 2, "images": 2, "pyramid": 2, "losses": 2,
     "models": 3, "consingan": 3, "families": 3,
-    "sample": 4, "training": 4,
+    "sample": 4, "training": 4, "patch": 4,
     "run": 5, "apps": 5, "metrics": 5,
     "batch": 6, "ui": 6,
     "cli": 7,

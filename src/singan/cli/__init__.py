@@ -14,6 +14,7 @@ from ..errors import InputNotice
 from . import apps as apps_cmd
 from . import eval as eval_cmd
 from . import many as many_cmd
+from . import patch as patch_cmd
 from . import sample as sample_cmd
 from . import sr as sr_cmd
 from . import train as train_cmd
@@ -22,7 +23,7 @@ from .common import HelpFormatter, Parser
 from .failures import describe
 
 # apps registers paint, edit, harmonize and animate
-COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, eval_cmd, many_cmd, ui_cmd]
+COMMANDS = [train_cmd, sample_cmd, sr_cmd, apps_cmd, patch_cmd, eval_cmd, many_cmd, ui_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
