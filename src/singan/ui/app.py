@@ -29,6 +29,7 @@ from . import tabs
 from .common import (Context, Models, guard, hide_folder, model_summary, number, number_box,
                      public, whole)
 from .hosts import HostGuard, HostRule
+from .patch import patch_tab
 from .runs import Workers, progress_text, safe_name
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         tabs.paint_tab(ctx)
         tabs.sr_tab(ctx)
         tabs.animate_tab(ctx)
+        patch_tab(ctx)
         _model_tab(ctx)
 
         def model_settings(name, key):
