@@ -59,12 +59,14 @@ def trained(client, ui_server, tmp_path_factory):
     """A tiny model trained through the Train tab on an uploaded 64x48 image."""
     img = tmp_path_factory.mktemp("ui-img") / "hills.png"
     singan.default_image(48, 64).save(img)
-    preview, name = client.predict(handle_file(str(img)), api_name="/check_image")
+    preview, name, message = client.predict(handle_file(str(img)), api_name="/check_image")
     assert Image.open(preview).size == (64, 48) and name == "hills"
-    reply = client.predict(*train_args(handle_file(str(img)), "hills"), api_name="/train")
+    assert "`hills.png`, 64x48 px" in message
+    reply, message = client.predict(*train_args(handle_file(str(img)), "hills"),
+                                    api_name="/train")
     run = reply["value"]
-    assert run == "hills"
-    status, preview = wait_for(client, run, ["trained", "failed", "ended"])
+    assert run == "hills" and message == "Started **hills**."
+    status = wait_for(client, run, ["trained", "failed", "ended"])[0]
     assert "trained, 3 scales" in status, status
     return run
 
@@ -76,8 +78,14 @@ def test_served_locally_with_files_only_from_the_runs_folder(ui_server):
 
 
 def test_train_shows_progress_and_preview(client, trained, ui_server):
-    status, preview = client.predict(trained, api_name="/progress")
+    fresh = Client(ui_server.url, verbose=False)  # a page's first poll: nothing shown yet
+    status, bar, preview, strip, table = fresh.predict(trained, api_name="/progress")
+    assert Image.open(preview).size == (32, 24)
     assert status.startswith(f"**{trained}**: trained")
+    assert 'aria-valuenow="100"' in bar and "trained" in bar
+    # One preview per finished scale, labelled with its scale (0 = coarsest, k/F).
+    assert [s["caption"] for s in strip] == ["scale 0/2", "scale 1/2", "scale 2/2"]
+    assert f'data-run="{trained}"' in table and "hills.png" in table
     run_dir = ui_server.runs / trained
     assert (run_dir / "input.png").exists() and (run_dir / "previews" / "scale_02.png").exists()
     assert ui_server.workers.wait(trained, 5) == 0
@@ -88,11 +96,12 @@ def test_train_shows_progress_and_preview(client, trained, ui_server):
 
 def test_sample_gallery_and_zip(client, trained):
     gallery, zip_path = client.predict(trained, 5, 3, 0, 1.0, 1.5, api_name="/sample")
-    assert [g["caption"] for g in gallery] == ["seed0005", "seed0006", "seed0007"]
+    assert [g["caption"] for g in gallery] == [f"seed {s} · 48x24 px" for s in (5, 6, 7)]
     sizes = {Image.open(g["image"]).size for g in gallery}
     assert sizes == {(48, 24)}  # 1.5 x the 32x24 finest scale
+    names = [f"sample_seed{s}_start0_48x24.png" for s in (5, 6, 7)]
     with zipfile.ZipFile(zip_path) as z:
-        assert z.namelist() == ["seed0005.png", "seed0006.png", "seed0007.png"]
+        assert z.namelist() == names
     # The same seed gives the same image.
     again, _ = client.predict(trained, 6, 1, 0, 1.0, 1.5, api_name="/sample")
     assert Image.open(again[0]["image"]).tobytes() == Image.open(gallery[1]["image"]).tobytes()
@@ -111,7 +120,7 @@ def test_model_download_and_upload(client, trained, ui_server):
     new = runs["value"]
     assert new != trained and new in message
     assert (ui_server.runs / new / "model.safetensors").exists()
-    status, _ = client.predict(new, api_name="/progress")
+    status = client.predict(new, api_name="/progress")[0]
     assert "model ready" in status
     gallery, _ = client.predict(new, 0, 1, 0, 1.0, 1.0, api_name="/sample")
     mine, _ = client.predict(trained, 0, 1, 0, 1.0, 1.0, api_name="/sample")
@@ -121,11 +130,13 @@ def test_model_download_and_upload(client, trained, ui_server):
 def test_bad_image_uploads_give_a_message(client, ui_server, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(AppError, match="not an image file"):
-        client.predict(handle_file(str(text)), api_name="/check_image")
+    # A message beside the form (not an error over it, which hid the Run name box), without
+    # the upload's path on the server.
+    _, name, message = client.predict(handle_file(str(text)), api_name="/check_image")
+    assert "notes.png: not an image file" in message and "/" not in message
     huge = png_header(tmp_path / "huge.png", 9000, 8000)
-    with pytest.raises(AppError, match="72000000 pixels, more than the limit"):
-        client.predict(handle_file(str(huge)), api_name="/check_image")
+    _, _, message = client.predict(handle_file(str(huge)), api_name="/check_image")
+    assert "72000000 pixels, more than the limit" in message and "/" not in message
     before = set(p.name for p in ui_server.runs.iterdir())
     with pytest.raises(AppError, match="not an image file"):
         client.predict(*train_args(handle_file(str(text)), "bad"), api_name="/train")
@@ -174,19 +185,26 @@ def test_stop_and_resume(client, ui_server):
     # work all the same.
     ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        reply = client.predict(*train_args(None, "long", iters_finest=5000), api_name="/train")
+        reply, _ = client.predict(*train_args(None, "long", iters_finest=5000),
+                                  api_name="/train")
     finally:
         signal.signal(signal.SIGINT, ignored)
     run = reply["value"]
-    wait_for(client, run, ["training scale 2 of 3"])
+    status, bar, *_ = wait_for(client, run, ["training scale 1/2"])
+    assert "training scale 1/2" in bar and 'role="progressbar"' in bar
+    # A second training while one runs is refused, and says why; nothing is created.
+    before = set(p.name for p in ui_server.runs.iterdir())
+    with pytest.raises(AppError, match=f"run '{run}' is training now; one training at a time"):
+        client.predict(*train_args(None, "second"), api_name="/train")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before
     client.predict(run, api_name="/stop")
     assert ui_server.workers.wait(run, 60) == 130  # saved and exited on SIGINT
-    status, _ = wait_for(client, run, ["stopped after"])
+    status = wait_for(client, run, ["stopped after"])[0]
     assert "stopped after 1 of 3 scales; resume to continue" in status
     client.predict(run, api_name="/resume")
     with pytest.raises(AppError, match="only a stopped run can be resumed"):
         client.predict(run, api_name="/resume")
-    wait_for(client, run, ["training scale 2 of 3"])  # went on from the saved scale
+    wait_for(client, run, ["training scale 1/2"])  # went on from the saved scale
     client.predict(run, api_name="/stop")
     assert ui_server.workers.wait(run, 60) == 130
 
@@ -231,15 +249,17 @@ def painted_editor(tmp_path, background: Image.Image, box=(4, 6, 14, 16), colour
 def test_edit_with_a_painted_mask_matches_the_library(client, trained, ui_server, tmp_path):
     model = singan.load(ui_server.runs / trained)
     value, edited, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
-    (before, after), details = client.predict(trained, value, True, None, None, 1, False, 0, 3,
-                                              api_name="/edit")
+    (before, after), details, message = client.predict(
+        trained, value, True, None, None, 1, False, 0, 3, api_name="/edit")
+    assert "Picture: the editor's (with the strokes)." in message
+    assert "Region: where you painted." in message
     assert Image.open(before).convert("RGB").tobytes() == edited.tobytes()
     want = singan.edit(model, edited, mask, start_scale=1, seed=3)
     assert Image.open(after).convert("RGB").tobytes() == images.tensor_to_image(want.blended).tobytes()
     assert [d["caption"] for d in details] == ["model output", "mask"]
     # Unticking "strokes are part of the picture" edits the background with the same mask.
-    (before, _), _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
-                                    api_name="/edit")
+    (before, _), _, _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
+                                       api_name="/edit")
     assert Image.open(before).convert("RGB").tobytes() == \
         images.tensor_to_image(model.reals[-1]).tobytes()
 
@@ -258,10 +278,12 @@ def test_harmonize_uploads_at_all_scales(client, trained, ui_server, tmp_path):
     _, naive, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
     naive.save(tmp_path / "naive.png")
     mask.save(tmp_path / "mask.png")
-    (before, after), per_scale = client.predict(
+    (before, after), per_scale, message = client.predict(
         trained, None, True, handle_file(str(tmp_path / "naive.png")),
         handle_file(str(tmp_path / "mask.png")), 2, True, 1, 0, api_name="/harmonize")
-    assert [d["caption"] for d in per_scale] == ["scale 1", "scale 2"]
+    assert [d["caption"] for d in per_scale] == ["scale 1/2", "scale 2/2"]
+    assert "Picture: the uploaded `naive.png`." in message
+    assert "Region: the uploaded mask `mask.png`." in message
     assert Image.open(per_scale[1]["image"]).tobytes() == Image.open(after).tobytes()
     assert Image.open(after).size == (32, 24)
 
@@ -277,13 +299,15 @@ def test_paint_to_image(client, trained, ui_server, tmp_path):
     used = {c for _, c in Image.open(quantised).convert("RGB").getcolors()}
     assert used <= {ImageColor.getrgb(c) for c in colours}
     value, paint, _ = painted_editor(tmp_path, blank, colour=ImageColor.getrgb(colours[1]))
-    (shown, out) = client.predict(trained, value, None, 1, True, 2, 0, api_name="/paint")
+    (shown, out), message = client.predict(trained, value, None, 1, True, 2, 0,
+                                           api_name="/paint")
     assert Image.open(shown).convert("RGB").tobytes() == paint.tobytes()
     assert Image.open(out).size == (32, 24)
 
 
 def test_super_resolution_and_animation(client, trained, mode_runs):
-    (before, after), png = client.predict(mode_runs["sr"], 2.0, 0, api_name="/super_resolve")
+    (before, after), png, _ = client.predict(mode_runs["sr"], 2.0, 0,
+                                             api_name="/super_resolve")
     assert Image.open(before).size == Image.open(after).size == (64, 48)
     assert Image.open(png).size == (64, 48)
     with pytest.raises(AppError, match="sr mode"):
@@ -389,13 +413,13 @@ def test_numbers_from_api_clients_are_checked_first(client, trained, ui_server):
     # NaN and infinities (JSON extensions that Python's parser takes) are messages as well.
     base = f'"{trained}"'
     for api, body, message in [
-            ("sample", f'[{base}, NaN, 1, 0, 1.0, 1.0]', "seed must be a whole number"),
-            ("sample", f'[{base}, Infinity, 1, 0, 1.0, 1.0]', "seed must be a whole number"),
-            ("sample", f'[{base}, 0, 1, 0, NaN, 1.0]', "height factor must be a finite"),
+            ("sample", f'[{base}, NaN, 1, 0, 1.0, 1.0, 0, 0]', "seed must be a whole number"),
+            ("sample", f'[{base}, Infinity, 1, 0, 1.0, 1.0, 0, 0]', "seed must be a whole number"),
+            ("sample", f'[{base}, 0, 1, 0, NaN, 1.0, 0, 0]', "height factor must be a finite"),
             ("animate", f'[{base}, 4, 0.1, NaN, 0, 10, 0]', "beta must be a finite number"),
             ("animate", f'[{base}, 4, 0.1, 0.9, 0, NaN, 0]', "frames per second must be a"),
             ("animate", f'[{base}, NaN, 0.1, 0.9, 0, 10, 0]', "frames must be a whole number"),
-            ("super_resolve", f'[{base}, NaN, 0]', "factor must be a finite number > 1"),
+            ("super_resolve", f'[{base}, NaN, 0, null]', "factor must be a finite number > 1"),
             ("paint", f'[{base}, null, null, NaN, true, 2, 0]', "injection scale must be a"),
             ("train", '[null, "x", "generation", "tiny", 32, 16, 8, 8, NaN, 0, 0]',
              "iters must be a whole number"),
@@ -448,8 +472,9 @@ def test_messages_name_uploads_not_server_paths(client, trained, ui_server, tmp_
     text.write_text("not an image")
     good = tmp_path / "good.png"
     singan.default_image(24, 32).save(good)
-    calls = [((handle_file(str(text)),), "/check_image"),
-             (train_args(handle_file(str(text)), "bad"), "/train"),
+    message = client.predict(handle_file(str(text)), api_name="/check_image")[2]
+    assert message.startswith("**Not used:** my notes.png: not an image file"), message
+    calls = [(train_args(handle_file(str(text)), "bad"), "/train"),
              ((trained, None, True, handle_file(str(good)), handle_file(str(text)), 1, False, 0,
                0), "/harmonize"),
              ((trained, None, handle_file(str(text)), 1, False, 0, 0), "/paint")]
