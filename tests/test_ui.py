@@ -516,3 +516,96 @@ def test_a_consingan_model_in_the_web_app(client, ui_server, tmp_path, tiny_imag
     assert len(gallery) == 2 and Image.open(gallery[0]["image"]).size == (round(1.5 * w), h)
     with pytest.raises(AppError, match="needs SinGAN's per-scale generators"):
         client.predict(name, 2, 0, api_name="/super_resolve")
+
+
+# --- issue 19: the Train form, names, outputs kept, history, sizes, super-resolution -------
+
+
+def test_the_train_form_follows_the_selected_run(client, trained):
+    mode, preset, *fields, seed, shown = client.predict(trained, api_name="/run_form")
+    assert (mode, preset, seed) == ("generation", UI_TINY["preset"], 0)
+    assert fields == [UI_TINY[k] for k in TRAIN_ORDER]
+    assert Image.open(shown).size == (64, 48)  # the uploaded training image
+
+
+def test_renamed_runs_get_a_notice_and_the_file_name_is_kept(client, trained, ui_server,
+                                                              tmp_path):
+    img = tmp_path / "stone.png"
+    singan.default_image(24, 32).save(img)
+    reply, message = client.predict(*train_args(handle_file(str(img)), trained),
+                                    api_name="/train")
+    run = reply["value"]
+    assert run == f"{trained}-2"
+    assert message == f"The run is named **{run}**: a run named '{trained}' exists already."
+    wait_for(client, run, ["trained", "failed", "ended"])
+    assert ui_server.workers.wait(run, 30) == 0
+    assert ui_server.workers.form(run)["file_name"] == "stone.png"
+    assert "stone.png" in client.predict(None, api_name="/runs_table")
+    reply, message = client.predict(*train_args(None, "my stone!"), api_name="/train")
+    assert reply["value"] == "my-stone"
+    assert "'my stone!' became 'my-stone'" in message
+    wait_for(client, "my-stone", ["trained", "failed", "ended"])
+    assert ui_server.workers.wait("my-stone", 30) == 0
+
+
+def test_default_scales_in_the_page(client, trained):
+    from singan.apps.common import default_start_scale
+
+    fresh = Client(client.src, verbose=False)
+    key = fresh.predict(trained, api_name="/progress")  # the poll sets the model's key
+    assert key
+    values = fresh.predict(trained, api_name="/model_settings")
+    sliders = [v["value"] for v in values if isinstance(v, dict) and "Scale" in
+               v.get("label", "").title()]
+    # Sample start, edit, harmonize, paint, animate start: 3 scales, finest 2.
+    palette = [v["brush"] for v in values if isinstance(v, dict) and "brush" in v]
+    assert palette[0]["color_mode"] == "defaults" and len(palette[0]["colors"]) == 5  # Edit
+    assert palette[2]["color_mode"] == "fixed"  # Paint
+    assert sliders == [0, default_start_scale("edit", 3), default_start_scale("harmonize", 3),
+                       default_start_scale("paint", 3), 0]
+
+
+def test_exact_sizes_and_outputs_kept_with_their_settings(client, trained, ui_server):
+    import json
+
+    out = ui_server.runs / trained / "outputs"
+    gallery, zip_path = client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
+    assert {Image.open(g["image"]).size for g in gallery} == {(40, 30)}  # aspect kept
+    assert [g["caption"] for g in gallery] == ["seed 3 · 40x30 px", "seed 4 · 40x30 px"]
+    again, _ = client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
+    first = json.loads((out / "samples_seed3-4_start0_40x30.json").read_text())
+    second = json.loads((out / "samples_seed3-4_start0_40x30-2.json").read_text())  # kept both
+    assert first["app"] == "sample" and first["settings"] == {
+        "seed": 3, "count": 2, "start_scale": 0, "scale_h": 1.0, "scale_w": 1.0, "width": 40,
+        "height": 0}
+    assert first["files"] == ["sample_seed3_start0_40x30.png", "sample_seed4_start0_40x30.png",
+                              "samples_seed3-4_start0_40x30.zip"]
+    assert second["files"][0] == "sample_seed3_start0_40x30-2.png"
+    assert all((out / f).is_file() for f in first["files"] + second["files"])
+    # The history lists them, newest first; reusing one puts its settings back.
+    gallery, pick, listing = client.predict(trained, api_name="/history")
+    assert pick["value"] == "samples_seed3-4_start0_40x30-2"
+    assert "samples_seed3-4_start0_40x30" in [c[0] for c in pick["choices"]]
+    assert "sample: seed 3, count 2" in listing
+    settings = client.predict(trained, "samples_seed3-4_start0_40x30", api_name="/history_settings")
+    assert settings["settings"]["width"] == 40
+    values = client.predict(trained, "samples_seed3-4_start0_40x30", api_name="/reuse")
+    assert [3, 2, 0, 1.0, 1.0, 40, 0] == [v for v in values[:7]]
+    with pytest.raises(AppError, match="no output named"):
+        client.predict(trained, "../x", api_name="/reuse")
+
+
+def test_super_resolution_of_an_uploaded_image_and_page_messages(client, trained, mode_runs,
+                                                                 tmp_path):
+    small = tmp_path / "small.png"
+    singan.default_image(15, 20).save(small)
+    (before, after), png, message = client.predict(
+        mode_runs["sr"], 2.0, 0, handle_file(str(small)), api_name="/super_resolve")
+    assert Image.open(after).size == Image.open(png).size == (40, 30)
+    assert "Enlarged to 40x30 px" in message and "sr_small_x2_seed0.png" in message
+    with pytest.raises(AppError) as e:
+        client.predict(trained, 2.0, 0, api_name="/super_resolve")
+    assert "in the Train tab choose mode `sr`" in str(e.value) and "singan " not in str(e.value)
+    with pytest.raises(AppError) as e:
+        client.predict(trained, 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
+    assert "choose mode `animation`" in str(e.value) and "singan " not in str(e.value)
