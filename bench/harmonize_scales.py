@@ -47,7 +47,7 @@ def main() -> None:
         nt = images.image_to_tensor(naive).reshape(1, 3, h, w)
         real = model.reals[-1]
 
-        def inside(d):
+        def inside(d, m=m):
             return float((d.abs().mean(1, keepdim=True) * m).sum() / m.sum())
         base = inside(nt - real)
         row = []

@@ -132,7 +132,7 @@ def test_bad_image_uploads_give_a_message(client, ui_server, tmp_path):
     text.write_text("not an image")
     # A message beside the form (not an error over it, which hid the Run name box), without
     # the upload's path on the server.
-    _, name, message = client.predict(handle_file(str(text)), api_name="/check_image")
+    _, _, message = client.predict(handle_file(str(text)), api_name="/check_image")
     assert "notes.png: not an image file" in message and "/" not in message
     huge = png_header(tmp_path / "huge.png", 9000, 8000)
     _, _, message = client.predict(handle_file(str(huge)), api_name="/check_image")
@@ -278,7 +278,7 @@ def test_harmonize_uploads_at_all_scales(client, trained, ui_server, tmp_path):
     _, naive, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
     naive.save(tmp_path / "naive.png")
     mask.save(tmp_path / "mask.png")
-    (before, after), per_scale, message = client.predict(
+    (_, after), per_scale, message = client.predict(
         trained, None, True, handle_file(str(tmp_path / "naive.png")),
         handle_file(str(tmp_path / "mask.png")), 2, True, 1, 0, api_name="/harmonize")
     assert [d["caption"] for d in per_scale] == ["scale 1/2", "scale 2/2"]
@@ -299,7 +299,7 @@ def test_paint_to_image(client, trained, ui_server, tmp_path):
     used = {c for _, c in Image.open(quantised).convert("RGB").getcolors()}
     assert used <= {ImageColor.getrgb(c) for c in colours}
     value, paint, _ = painted_editor(tmp_path, blank, colour=ImageColor.getrgb(colours[1]))
-    (shown, out), message = client.predict(trained, value, None, 1, True, 2, 0,
+    (shown, out), _ = client.predict(trained, value, None, 1, True, 2, 0,
                                            api_name="/paint")
     assert Image.open(shown).convert("RGB").tobytes() == paint.tobytes()
     assert Image.open(out).size == (32, 24)
@@ -569,10 +569,10 @@ def test_exact_sizes_and_outputs_kept_with_their_settings(client, trained, ui_se
     import json
 
     out = ui_server.runs / trained / "outputs"
-    gallery, zip_path = client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
+    gallery, _ = client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
     assert {Image.open(g["image"]).size for g in gallery} == {(40, 30)}  # aspect kept
     assert [g["caption"] for g in gallery] == ["seed 3 · 40x30 px", "seed 4 · 40x30 px"]
-    again, _ = client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
+    client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
     first = json.loads((out / "samples_seed3-4_start0_40x30.json").read_text())
     second = json.loads((out / "samples_seed3-4_start0_40x30-2.json").read_text())  # kept both
     assert first["app"] == "sample" and first["settings"] == {
@@ -599,7 +599,7 @@ def test_super_resolution_of_an_uploaded_image_and_page_messages(client, trained
                                                                  tmp_path):
     small = tmp_path / "small.png"
     singan.default_image(15, 20).save(small)
-    (before, after), png, message = client.predict(
+    (_, after), png, message = client.predict(
         mode_runs["sr"], 2.0, 0, handle_file(str(small)), api_name="/super_resolve")
     assert Image.open(after).size == Image.open(png).size == (40, 30)
     assert "Enlarged to 40x30 px" in message and "sr_small_x2_seed0.png" in message

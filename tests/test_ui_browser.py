@@ -67,6 +67,11 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
         set_number(page, "train-" + field.replace("_", "-"), UI_TINY[field])
     page.locator("#train-button").click()
     sync_api.expect(page.locator("#run-status")).to_contain_text("meadow", timeout=30_000)
+    # The progress bar and the runs table show the run (with its image's original name).
+    bar = page.locator("#train-progress [role=progressbar]")
+    sync_api.expect(bar).to_be_visible()
+    row = page.locator('#runs-table tr[data-run="meadow"]')
+    sync_api.expect(row).to_contain_text("meadow.png")
     close_page(page)  # closing the tab does not stop the training
 
     page = open_page(browser, ui_server.url)  # a reload finds the run and its progress
@@ -74,9 +79,43 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     sync_api.expect(page.locator("#run-status")).to_contain_text("trained, 3 scales",
                                                                   timeout=120_000)
     sync_api.expect(page.locator("#train-preview img")).to_be_visible()
+    bar = page.locator("#train-progress [role=progressbar]")
+    row = page.locator('#runs-table tr[data-run="meadow"]')
+    sync_api.expect(bar).to_have_attribute("aria-valuenow", "100")
+    sync_api.expect(page.locator("#train-progress")).to_contain_text("trained")
+    sync_api.expect(row).to_contain_text("trained")
+    sync_api.expect(row.locator("img")).to_be_visible()  # its thumbnail
+    sync_api.expect(row).to_contain_text("32x24")
+    # One preview per finished scale, labelled k/F.
+    strip = page.locator("#scale-previews")
+    sync_api.expect(strip.locator("img")).to_have_count(3)
+    sync_api.expect(strip).to_contain_text("scale 2/2")
+    # After the reload, the Train form holds the run's settings, not the defaults.
+    sync_api.expect(page.locator("#train-max-size input")).to_have_value(
+        str(UI_TINY["max_size"]))
+    sync_api.expect(page.locator("#train-iters input")).to_have_value(str(UI_TINY["iters"]))
+
+    # An error's toast goes when another tab is opened.
+    page.get_by_role("tab", name="Super-resolution").click()
+    page.locator("#sr-button").click()
+    toast = page.locator("[data-testid=toast-body]")
+    sync_api.expect(toast.first).to_contain_text("sr mode")
     page.get_by_role("tab", name="Sample").click()
+    sync_api.expect(toast).to_have_count(0)
+
+    # Samples twice as wide keep their aspect in the gallery, with their pixel size.
+    set_number(page, "sample-width", 64)
+    set_number(page, "sample-height", 24)
     page.locator("#sample-button").click()
     sync_api.expect(page.locator("#samples img")).to_have_count(8, timeout=30_000)
+    sync_api.expect(page.locator("#samples")).to_contain_text("64x24 px")
+    thumb = page.locator("#samples img").first
+    assert thumb.evaluate("i => getComputedStyle(i).objectFit") == "contain"
+    assert thumb.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [64, 24]
+    set_number(page, "sample-width", 0)
+    set_number(page, "sample-height", 0)
+    page.locator("#sample-button").click()
+    sync_api.expect(page.locator("#samples")).to_contain_text("32x24 px", timeout=30_000)
 
     # Paint a mask stroke on the training image with the mouse, then edit.
     page.get_by_role("tab", name="Edit").click()
@@ -91,4 +130,13 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     page.locator("#edit-button").click()
     sync_api.expect(page.locator("#edit-result img").first).to_be_visible(timeout=60_000)
     sync_api.expect(page.locator("#edit-details img")).to_have_count(2)
+    sync_api.expect(page.locator("#edit-message")).to_contain_text("Region: where you painted")
+    # "Enlarge this result" puts it into the Super-resolution tab's upload.
+    page.locator("#edit-enlarge").click()
+    sync_api.expect(page.locator("#sr-file")).to_contain_text("edit_scale1")
+    sync_api.expect(page.locator("#sr-preview img")).to_be_visible()
+    # The history shows the outputs; reuse puts a sample's settings back into its tab.
+    page.get_by_role("tab", name="History").click()
+    sync_api.expect(page.locator("#history-gallery img").first).to_be_visible()
+    sync_api.expect(page.locator("#history-list")).to_contain_text("sample: seed 0, count 8")
     close_page(page)

@@ -150,7 +150,7 @@ def _train_tab(ctx: Context):
                 preview = gr.Image(label="Latest scale (a random sample)", format="png",
                                    interactive=False, height=300, elem_id="train-preview")
                 strip = gr.Gallery(label="One random sample per finished scale", format="png",
-                                   columns=6, height=150, object_fit="contain",
+                                   columns=6, height=150, object_fit="contain", interactive=False,
                                    allow_preview=True, elem_id="scale-previews")
                 with gr.Row():
                     stop_btn = gr.Button("Stop", variant="stop", interactive=False,
@@ -269,7 +269,7 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         n = st.progress.num_scales
         strip = gr.skip() if strip_key == strip_shown else \
             [(str(p), scale_label(int(p.stem.split("_")[1]), n)) for p in found]
-        return (progress_text(st), progress_bar(st), preview, prev_key, strip, strip_key,
+        return (public(progress_text(st)), progress_bar(st), preview, prev_key, strip, strip_key,
                 gr.Button(interactive=st.training),
                 gr.Button(visible=st.state in ("interrupted", "lost")),
                 ":".join(map(str, key)) if key else "", table_out, table_key)

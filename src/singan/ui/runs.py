@@ -370,6 +370,11 @@ class Workers:
             raise UIError(f"{name}/{OUTPUTS_DIR} is not a folder") from None
         return out
 
+    def outputs_folder(self, name: str) -> Path:
+        """Where run `name` keeps its outputs, without creating it (a training refuses a folder
+        without a model that holds anything but its own files)."""
+        return self.path(name) / OUTPUTS_DIR
+
     def export_model(self, name: str) -> Path:
         """Zip the model files of a finished run (`layout.MODEL_FILES`); returns the zip's path."""
         run_dir = self.path(name)

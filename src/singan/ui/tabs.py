@@ -143,6 +143,7 @@ def sample_tab(ctx: Context) -> None:
         btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
         gallery = gr.Gallery(label="Samples (select one to download or enlarge it)",
                              format="png", columns=4, height="auto", object_fit="contain",
+                             interactive=False,
                              buttons=["download", "fullscreen"], elem_id="samples")
         chosen = gr.State("")
         _enlarge_button(ctx, chosen, "sample")
@@ -317,6 +318,7 @@ def inject_tab(ctx: Context, kind: str) -> None:
                 _enlarge_button(ctx, last, kind)
             extra = gr.Gallery(label="Details (all scales: select one to show it)",
                                format="png", columns=3, height="auto", object_fit="contain",
+                               interactive=False,
                                elem_id=f"{kind}-details")
         per_scale, before_path = gr.State([]), gr.State("")
     btn.click(guard(run), [ctx.run, editor, strokes, image_file, mask_file, start, all_scales,
@@ -540,7 +542,7 @@ def history_tab(ctx: Context) -> None:
     def show(name):
         if not name:
             return [], gr.Dropdown(choices=[], value=None), "No run selected.", []
-        records = read_records(ctx.workers.outputs(name))
+        records = read_records(ctx.workers.outputs_folder(name))
         shown = [(r, shown_file(r)) for r in records]
         gallery = [(str(p), f"{r['name']} ({r['created']})") for r, p in shown if p]
         names = [r["name"] for r, p in shown if p]
@@ -550,7 +552,7 @@ def history_tab(ctx: Context) -> None:
                                     value=records[0]["name"] if records else None), text, names
 
     def find(name, record):
-        for r in read_records(ctx.workers.outputs(name)):
+        for r in read_records(ctx.workers.outputs_folder(name)):
             if r["name"] == record:
                 return r
         raise UIError(f"no output named {record!r} in run {name!r}")
@@ -579,7 +581,7 @@ def history_tab(ctx: Context) -> None:
                     "the settings that made it (a JSON file beside each).")
         refresh = gr.Button("Refresh", size="sm")
         gallery = gr.Gallery(label="Outputs, newest first (select one)", format="png",
-                             columns=6, height="auto", object_fit="contain",
+                             columns=6, height="auto", object_fit="contain", interactive=False,
                              elem_id="history-gallery")
         with gr.Row():
             pick = gr.Dropdown(label="Output", choices=[], value=None, allow_custom_value=True,
