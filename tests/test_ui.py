@@ -7,6 +7,7 @@ import struct
 import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,6 +101,7 @@ def test_sample_gallery_and_zip(client, trained):
     sizes = {Image.open(g["image"]).size for g in gallery}
     assert sizes == {(48, 24)}  # 1.5 x the 32x24 finest scale
     names = [f"sample_seed{s}_start0_48x24.png" for s in (5, 6, 7)]
+    assert [Path(g["image"]).name for g in gallery] == names  # downloads named by their settings
     with zipfile.ZipFile(zip_path) as z:
         assert z.namelist() == names
     # The same seed gives the same image.
@@ -305,7 +307,7 @@ def test_paint_to_image(client, trained, ui_server, tmp_path):
     assert Image.open(out).size == (32, 24)
 
 
-def test_super_resolution_and_animation(client, trained, mode_runs):
+def test_super_resolution_and_animation(client, trained, mode_runs, ui_server):
     (before, after), png, _ = client.predict(mode_runs["sr"], 2.0, 0,
                                              api_name="/super_resolve")
     assert Image.open(before).size == Image.open(after).size == (64, 48)
@@ -315,6 +317,9 @@ def test_super_resolution_and_animation(client, trained, mode_runs):
     gif, mp4 = client.predict(mode_runs["animation"], 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 4 and im.size == (32, 24)
+    assert Path(gif).name == "animation_seed0_f4_a0.1_b0.9_start0_fps10.gif"
+    kept = ui_server.runs / mode_runs["animation"] / "outputs"
+    assert (kept / "animation_seed0_f4_a0.1_b0.9_start0_fps10.json").is_file()
     from singan.ui.tabs import HAS_MP4
     assert (mp4 is not None) == HAS_MP4
     with pytest.raises(AppError, match="animation mode"):

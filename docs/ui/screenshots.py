@@ -67,7 +67,7 @@ def main() -> None:
         expect(page.locator("#train-max-size input")).to_have_value("64")
         page.locator("#run-name textarea").fill("landscape")
         page.locator("#train-button").click()
-        expect(page.locator("#run-status")).to_contain_text("training scale 4 of")
+        expect(page.locator("#run-status")).to_contain_text("training scale 3/")
         page.mouse.wheel(0, -2000)
         save(page, out / "train.png")
         expect(page.locator("#run-status")).to_contain_text("trained")
