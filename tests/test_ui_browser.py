@@ -56,7 +56,16 @@ def set_number(page, elem_id: str, value) -> None:
 def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     img = tmp_path / "meadow.png"
     singan.default_image(48, 64).save(img)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
     page = open_page(browser, ui_server.url)
+    # A file that is no image: a message beside the form, no server path, the form usable.
+    page.locator("#train-file input[type=file]").set_input_files(str(bad))
+    sync_api.expect(page.locator("#train-message")).to_contain_text(
+        "notes.png: not an image file")
+    assert "/" not in page.locator("#train-message").inner_text()
+    sync_api.expect(page.locator("#run-name textarea")).to_be_visible()
+    page.locator("#train-file button[aria-label='Clear']").click()
     page.locator("#train-file input[type=file]").set_input_files(str(img))
     sync_api.expect(page.locator("#run-name textarea")).to_have_value("meadow")
     page.locator("#train-preset input").click()
@@ -131,6 +140,13 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     sync_api.expect(page.locator("#edit-result img").first).to_be_visible(timeout=60_000)
     sync_api.expect(page.locator("#edit-details img")).to_have_count(2)
     sync_api.expect(page.locator("#edit-message")).to_contain_text("Region: where you painted")
+    # All scales side by side; one picked from the grid goes into the slider.
+    page.get_by_label("All injection scales side by side").first.check()
+    page.locator("#edit-button").click()
+    details = page.locator("#edit-details")
+    sync_api.expect(details).to_contain_text("scale 2/2", timeout=60_000)
+    details.locator("button[aria-label='Thumbnail 1 of 2']").click()
+    sync_api.expect(page.locator("#edit-message")).to_contain_text("Shown: scale 1")
     # "Enlarge this result" puts it into the Super-resolution tab's upload.
     page.locator("#edit-enlarge").click()
     sync_api.expect(page.locator("#sr-file")).to_contain_text("edit_scale1")

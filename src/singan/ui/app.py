@@ -25,7 +25,7 @@ from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
 from ..data import default_image
 from ..errors import SinGANError, UIError, notice
 from ..run import read_run_info
-from ..run.layout import INPUT_NAME, MODEL_FILES, previews
+from ..run.layout import MODEL_FILES, previews
 from . import tabs
 from .common import (Context, Models, guard, hide_folder, model_summary, number, number_box,
                      public, whole)
@@ -165,13 +165,14 @@ def _train_tab(ctx: Context):
     resume_btn.click(guard(resume), [ctx.run], None, api_name="resume")
 
     def run_form(name):
-        """The Train form of the selected run (its settings, mode, preset, seed, image)."""
+        """The Train form of the selected run: its mode, preset, settings and seed (not its
+        image: Train trains on the upload box's, which a page cannot fill)."""
         if not name:
-            return (gr.skip(),) * (4 + len(boxes))
+            return (gr.skip(),) * (3 + len(boxes))
         try:
             form = workers.form(name)
         except UIError:
-            return (gr.skip(),) * (4 + len(boxes))
+            return (gr.skip(),) * (3 + len(boxes))
         config, settings = form.get("config"), form.get("settings") or {}
         values = []
         for f in TRAIN_FIELDS:
@@ -180,10 +181,8 @@ def _train_tab(ctx: Context):
         mode_v = form.get("mode") if form.get("mode") in MODES else gr.skip()
         preset_v = form.get("preset") if form.get("preset") in PRESETS else gr.skip()
         seed_v = form.get("seed") if isinstance(form.get("seed"), int) else gr.skip()
-        picture = workers.path(name) / INPUT_NAME
-        shown_v = str(picture) if picture.is_file() else gr.skip()
-        return (mode_v, preset_v, *values, seed_v, shown_v)
-    ctx.run.change(guard(run_form), [ctx.run], [mode, preset, *boxes, seed, shown],
+        return (mode_v, preset_v, *values, seed_v)
+    ctx.run.change(guard(run_form), [ctx.run], [mode, preset, *boxes, seed],
                    api_name="run_form", show_progress="hidden")
     return preview, strip, stop_btn, resume_btn
 

@@ -324,8 +324,9 @@ def inject_tab(ctx: Context, kind: str) -> None:
     btn.click(guard(run), [ctx.run, editor, strokes, image_file, mask_file, start, all_scales,
                            fine, seed], [result, extra, message, last, per_scale, before_path],
               api_name=kind)
-    image_file.change(guard(_preview), [image_file], [image_shown])
-    mask_file.change(guard(_preview), [mask_file], [mask_shown])
+    image_file.change(guard(_preview), [image_file], [image_shown],
+                      api_name=f"{kind}_image_preview")
+    mask_file.change(guard(_preview), [mask_file], [mask_shown], api_name=f"{kind}_mask_preview")
 
     def pick(evt, choices, before):
         """A result picked in the all-scales grid: shown in the slider, ready to enlarge."""
@@ -478,7 +479,7 @@ def sr_tab(ctx: Context) -> None:
                                 elem_id="sr-result")
         out = gr.File(label="Result (PNG)", interactive=False)
     ctx.sr_image = picture
-    picture.change(guard(_preview), [picture], [shown])
+    picture.change(guard(_preview), [picture], [shown], api_name="sr_preview")
     btn.click(guard(run), [ctx.run, factor, seed, picture], [result, out, message],
               api_name="super_resolve")
     ctx.reusable["sr"] = ("sr", {"factor": factor, "seed": seed})
