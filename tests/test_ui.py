@@ -81,7 +81,8 @@ def test_served_locally_with_files_only_from_the_runs_folder(ui_server):
 def test_train_shows_progress_and_preview(client, trained, ui_server):
     fresh = Client(ui_server.url, verbose=False)  # a page's first poll: nothing shown yet
     status, bar, preview, strip, table = fresh.predict(trained, api_name="/progress")
-    assert Image.open(preview).size == (32, 24)
+    assert preview["label"] == "Latest finished scale: scale 2/2 (a random sample)"
+    assert Image.open(preview["value"]).size == (32, 24)
     assert status.startswith(f"**{trained}**: trained")
     assert 'aria-valuenow="100"' in bar and "trained" in bar
     # One preview per finished scale, labelled with its scale (0 = coarsest, k/F).

@@ -99,6 +99,8 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     strip = page.locator("#scale-previews")
     sync_api.expect(strip.locator("img")).to_have_count(3)
     sync_api.expect(strip).to_contain_text("scale 2/2")
+    sync_api.expect(page.locator("#train-preview")).to_contain_text(
+        "Latest finished scale: scale 2/2")
     # After the reload, the Train form holds the run's settings, not the defaults.
     sync_api.expect(page.locator("#train-max-size input")).to_have_value(
         str(UI_TINY["max_size"]))

@@ -147,7 +147,7 @@ def _train_tab(ctx: Context):
                             "(two would each run at half speed).")
                 button = gr.Button("Train", variant="primary", elem_id="train-button")
             with gr.Column():
-                preview = gr.Image(label="Latest scale (a random sample)", format="png",
+                preview = gr.Image(label="Latest finished scale (a random sample)", format="png",
                                    interactive=False, height=300, elem_id="train-preview")
                 strip = gr.Gallery(label="One random sample per finished scale", format="png",
                                    columns=6, height=150, object_fit="contain", interactive=False,
@@ -264,10 +264,13 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
                 f"the status of run {name!r} cannot be read now ({type(e).__name__})"
             return (text, "", None, "", [], "", gr.Button(interactive=False),
                     gr.Button(visible=False), "", table_out, table_key)
-        preview = gr.skip() if prev_key == shown else (str(prev) if prev else None)
         n = st.progress.num_scales
+        preview = gr.skip() if prev_key == shown else gr.Image(
+            value=str(prev) if prev else None,
+            label=f"Latest finished scale: {scale_label(_scale_of(prev), n)} (a random sample)"
+            if prev else "Latest finished scale (a random sample)")
         strip = gr.skip() if strip_key == strip_shown else \
-            [(str(p), scale_label(int(p.stem.split("_")[1]), n)) for p in found]
+            [(str(p), scale_label(_scale_of(p), n)) for p in found]
         return (public(progress_text(st)), progress_bar(st), preview, prev_key, strip, strip_key,
                 gr.Button(interactive=st.training),
                 gr.Button(visible=st.state in ("interrupted", "lost")),
@@ -324,6 +327,11 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
                          [c for outputs, _ in ctx.refreshers for c in outputs],
                          api_name="model_settings")
     return app
+
+
+def _scale_of(preview: Path) -> int:
+    """The scale of a preview file (previews/scale_KK.png)."""
+    return int(preview.stem.split("_")[1])
 
 
 def progress_bar(st: RunStatus) -> str:

@@ -272,8 +272,10 @@ def inject_tab(ctx: Context, kind: str) -> None:
                      (" Select a scale in the grid to show it above." if all_scales else ""))
         per_scale = [(k, str(written[picked[k]])) for k in results] if all_scales else []
         message = " ".join(notes)
-        return ((before, to_image(shown.blended)), extra, message, str(written[picked[shown_k]]),
-                per_scale, str(written[f"{kind}{tail}_input{{n}}.png"]))
+        # Files, not pictures: a download is then named by its settings, not "image.png".
+        before_path = str(written[f"{kind}{tail}_input{{n}}.png"])
+        result = str(written[picked[shown_k]])
+        return (before_path, result), extra, message, result, per_scale, before_path
 
     with gr.Tab(title, id=kind):
         gr.Markdown(help_text)
@@ -312,7 +314,7 @@ def inject_tab(ctx: Context, kind: str) -> None:
         message = gr.Markdown(elem_id=f"{kind}-message")
         with gr.Row():
             with gr.Column():
-                result = gr.ImageSlider(label="Before / after", format="png", type="pil",
+                result = gr.ImageSlider(label="Before / after", format="png", type="filepath",
                                         elem_id=f"{kind}-result")
                 last = gr.State("")
                 _enlarge_button(ctx, last, kind)
@@ -393,7 +395,8 @@ def paint_tab(ctx: Context) -> None:
         written = _save(ctx, name, "paint", f"paint{tail}", files, settings)
         result = written[f"paint{tail}{{n}}.png"]
         notes.append(f"Result: {w}x{h} px, saved in the run's outputs as `{result.name}`.")
-        return (shown, to_image(out)), " ".join(notes), str(result)
+        return (str(written[f"paint{tail}_input{{n}}.png"]), str(result)), " ".join(notes), \
+            str(result)
 
     with gr.Tab("Paint", id="paint"):
         gr.Markdown("Paint a rough picture with the training image's colours (the brush palette)"
@@ -418,7 +421,7 @@ def paint_tab(ctx: Context) -> None:
                 seed = number_box(0, "seed")
                 btn = gr.Button("Paint to image", variant="primary", elem_id="paint-button")
         message = gr.Markdown(elem_id="paint-message")
-        result = gr.ImageSlider(label="Paint / result", format="png", type="pil",
+        result = gr.ImageSlider(label="Paint / result", format="png", type="filepath",
                                 elem_id="paint-result")
         last = gr.State("")
         _enlarge_button(ctx, last, "paint")
@@ -456,7 +459,7 @@ def sr_tab(ctx: Context) -> None:
         written = _save(ctx, name, "sr", stem, {stem + "{n}.png": png(image)}, settings)
         path = written[stem + "{n}.png"]
         h, w = out.shape[-2:]
-        return (to_image(before), image), str(path), \
+        return (to_image(before), str(path)), str(path), \
             f"Enlarged to {w}x{h} px, saved in the run's outputs as `{path.name}`."
 
     with gr.Tab("Super-resolution", id="sr"):
