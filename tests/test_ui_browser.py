@@ -158,3 +158,27 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     sync_api.expect(page.locator("#history-gallery img").first).to_be_visible()
     sync_api.expect(page.locator("#history-list")).to_contain_text("sample: seed 0, count 8")
     close_page(page)
+
+
+def test_animation_is_shown_enlarged_and_the_mp4_plays(browser, ui_server, tiny_image):
+    from singan.ui.tabs import HAS_MP4
+
+    config = singan.make_config("tiny", "animation", max_size=32, min_size=16, base_channels=8,
+                                max_channels=8, iters=2)
+    singan.save_run(singan.train(tiny_image, config, seed=0), ui_server.runs / "b-anim")
+    page = open_page(browser, ui_server.url)
+    page.locator("#run-select input").click()
+    page.get_by_role("option", name="b-anim").click()
+    sync_api.expect(page.locator("#run-status")).to_contain_text("b-anim: model ready")
+    page.get_by_role("tab", name="Animate").click()
+    page.locator("#animate-button").click()
+    gif = page.locator("#animation img")
+    sync_api.expect(gif).to_be_visible(timeout=60_000)
+    assert gif.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [32, 24]
+    box = gif.bounding_box()
+    assert box["height"] >= 200  # shown enlarged, not at its native 32x24
+    if HAS_MP4:
+        video = page.locator("#animation-video video")
+        sync_api.expect(video).to_be_visible()
+        assert video.evaluate("v => v.src").startswith(ui_server.url.rstrip("/"))
+    close_page(page)
