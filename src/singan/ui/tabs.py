@@ -68,8 +68,9 @@ def _save(ctx: Context, name: str, app: str, record: str, files: dict, settings:
     return save_output(ctx.workers.outputs(name), app, record, files, settings)
 
 
-def _enlarge_button(ctx: Context, state: gr.State, kind: str) -> None:
-    btn = gr.Button("Enlarge this result", size="sm", elem_id=f"{kind}-enlarge")
+def _enlarge_button(ctx: Context, state: gr.State, kind: str,
+                    label: str = "Enlarge this result") -> None:
+    btn = gr.Button(label, size="sm", elem_id=f"{kind}-enlarge")
     ctx.enlargers.append((btn, state))
 
 
@@ -146,7 +147,8 @@ def sample_tab(ctx: Context) -> None:
                              interactive=False,
                              buttons=["download", "fullscreen"], elem_id="samples")
         chosen = gr.State("")
-        _enlarge_button(ctx, chosen, "sample")
+        _enlarge_button(ctx, chosen, "sample",
+                        "Enlarge this result (the selected sample; none selected: the first)")
         zipped = gr.File(label="All samples (zip)", interactive=False)
     btn.click(guard(sample), [ctx.run, seed, count, start, scale_h, scale_w, width, height],
               [gallery, zipped, chosen], api_name="sample")
