@@ -539,8 +539,9 @@ def test_a_consingan_model_in_the_web_app(client, ui_server, tmp_path, tiny_imag
 
 
 def test_the_train_form_follows_the_selected_run(client, trained):
-    mode, preset, *fields, seed = client.predict(trained, api_name="/run_form")
+    mode, preset, *fields, seed, note = client.predict(trained, api_name="/run_form")
     assert (mode, preset, seed) == ("generation", UI_TINY["preset"], 0)
+    assert note.startswith(f"The settings of run **{trained}** (trained on `hills.png`).")
     assert fields == [UI_TINY[k] for k in TRAIN_ORDER]
 
 

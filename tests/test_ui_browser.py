@@ -105,6 +105,8 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     sync_api.expect(page.locator("#train-max-size input")).to_have_value(
         str(UI_TINY["max_size"]))
     sync_api.expect(page.locator("#train-iters input")).to_have_value(str(UI_TINY["iters"]))
+    sync_api.expect(page.locator("#train-form-note")).to_contain_text(
+        "The settings of run meadow (trained on meadow.png)")
 
     # An error's toast goes when another tab is opened.
     page.get_by_role("tab", name="Super-resolution").click()
@@ -167,10 +169,21 @@ def test_animation_is_shown_enlarged_and_the_mp4_plays(browser, ui_server, tiny_
                                 max_channels=8, iters=2)
     singan.save_run(singan.train(tiny_image, config, seed=0), ui_server.runs / "b-anim")
     page = open_page(browser, ui_server.url)
-    page.locator("#run-select input").click()
-    page.get_by_role("option", name="b-anim").click()
-    sync_api.expect(page.locator("#run-status")).to_contain_text("b-anim: model ready")
+    sync_api.expect(page.locator("#run-select input")).to_have_value("b-anim")  # the newest
     page.get_by_role("tab", name="Animate").click()
+    # An error's toast (another run is not an animation model) goes when the run changes.
+    others = [n for n in ui_server.workers.names() if n != "b-anim"]
+    if others:
+        page.locator("#run-select input").click()
+        page.get_by_role("option", name=others[0], exact=True).click()
+        sync_api.expect(page.locator("#run-status")).to_contain_text(others[0])
+        page.locator("#animate-button").click()
+        toast = page.locator("[data-testid=toast-body]")
+        sync_api.expect(toast.first).to_be_visible()
+        page.locator("#run-select input").click()
+        page.get_by_role("option", name="b-anim", exact=True).click()
+        sync_api.expect(toast).to_have_count(0)
+    sync_api.expect(page.locator("#run-status")).to_contain_text("b-anim: model ready")
     page.locator("#animate-button").click()
     gif = page.locator("#animation img")
     sync_api.expect(gif).to_be_visible(timeout=60_000)

@@ -143,6 +143,7 @@ def _train_tab(ctx: Context):
                                 getattr(defaults, f), FIELD_LABELS.get(f, f.replace("_", " ")),
                                 elem_id="train-" + f.replace("_", "-")))
                 seed = number_box(0, "seed", elem_id="train-seed")
+                form_note = gr.Markdown(elem_id="train-form-note")
                 gr.Markdown("One training at a time: Train is refused while a run trains "
                             "(two would each run at half speed).")
                 button = gr.Button("Train", variant="primary", elem_id="train-button")
@@ -168,11 +169,11 @@ def _train_tab(ctx: Context):
         """The Train form of the selected run: its mode, preset, settings and seed (not its
         image: Train trains on the upload box's, which a page cannot fill)."""
         if not name:
-            return (gr.skip(),) * (3 + len(boxes))
+            return (gr.skip(),) * (4 + len(boxes))
         try:
             form = workers.form(name)
         except UIError:
-            return (gr.skip(),) * (3 + len(boxes))
+            return (gr.skip(),) * (4 + len(boxes))
         config, settings = form.get("config"), form.get("settings") or {}
         values = []
         for f in TRAIN_FIELDS:
@@ -181,8 +182,11 @@ def _train_tab(ctx: Context):
         mode_v = form.get("mode") if form.get("mode") in MODES else gr.skip()
         preset_v = form.get("preset") if form.get("preset") in PRESETS else gr.skip()
         seed_v = form.get("seed") if isinstance(form.get("seed"), int) else gr.skip()
-        return (mode_v, preset_v, *values, seed_v)
-    ctx.run.change(guard(run_form), [ctx.run], [mode, preset, *boxes, seed],
+        on = f" (trained on `{form['file_name']}`)" if form.get("file_name") else ""
+        note = (f"The settings of run **{name}**{on}. Train trains on the image above: upload "
+                f"one to train on it.")
+        return (mode_v, preset_v, *values, seed_v, note)
+    ctx.run.change(guard(run_form), [ctx.run], [mode, preset, *boxes, seed, form_note],
                    api_name="run_form", show_progress="hidden")
     return preview, strip, stop_btn, resume_btn
 
