@@ -549,20 +549,23 @@ def test_renamed_runs_get_a_notice_and_the_file_name_is_kept(client, trained, ui
                                                               tmp_path):
     img = tmp_path / "stone.png"
     singan.default_image(24, 32).save(img)
-    reply, message = client.predict(*train_args(handle_file(str(img)), trained),
+    reply, message = client.predict(*train_args(handle_file(str(img)), f"{trained}!"),
                                     api_name="/train")
     run = reply["value"]
     assert run.startswith(f"{trained}-")  # -2 or, after the model upload test, -3
-    assert message == f"The run is named **{run}**: a run named '{trained}' exists already."
+    assert message == (f"The run is named **{run}**: a run name holds only letters, digits, "
+                       f"'.', '_' and '-' (at most 60), so '{trained}!' became '{trained}', "
+                       f"and a run named '{trained}' exists already.")
     wait_for(client, run, ["trained", "failed", "ended"])
     assert ui_server.workers.wait(run, 30) == 0
     assert ui_server.workers.form(run)["file_name"] == "stone.png"
     assert "stone.png" in client.predict(None, api_name="/runs_table")
-    reply, message = client.predict(*train_args(None, "my stone!"), api_name="/train")
-    assert reply["value"] == "my-stone"
-    assert "'my stone!' became 'my-stone'" in message
-    wait_for(client, "my-stone", ["trained", "failed", "ended"])
-    assert ui_server.workers.wait("my-stone", 30) == 0
+    from singan.ui.app import _rename_notice
+    assert _rename_notice("my stone!", "my-stone") == (
+        "The run is named **my-stone**: a run name holds only letters, digits, '.', '_' and "
+        "'-' (at most 60), so 'my stone!' became 'my-stone'.")
+    assert _rename_notice("a", "a-2") == "The run is named **a-2**: a run named 'a' exists already."
+    assert _rename_notice("a", "a") == ""
 
 
 def test_default_scales_in_the_page(client, trained):

@@ -252,7 +252,11 @@ def build_app(runs_dir: str | os.PathLike, device: torch.device | str = "cpu", *
         Never raises: it runs every second, and a run deleted, damaged or replaced meanwhile is
         just reported.
         """
-        table, table_key = runs_table(workers, name)
+        try:
+            table, table_key = runs_table(workers, name)
+        except Exception:  # the runs folder unreadable now: the table waits for the next poll
+            log.exception("runs table")
+            table, table_key = gr.skip(), table_shown
         table_out = gr.skip() if table_key == table_shown else table
         try:
             st = workers.status(name)
