@@ -397,3 +397,32 @@ def test_readme_applications_example(tmp_path, monkeypatch, tiny_run, sr_run, an
     assert Image.open("edited.png").size == Image.open("stone_edit.png").size
     with Image.open("lightning.gif") as im:
         assert im.n_frames == 100
+
+
+def test_mask_growth_scales_with_the_image():
+    from singan.apps.masks import TUNED_SIDE, scaled_growth
+
+    assert scaled_growth(20, (168, TUNED_SIDE)) == (20, 5.0)  # the original's figures at 250 px
+    assert scaled_growth(7, (250, 200)) == (7, 5.0)
+    assert scaled_growth(20, (72, 96)) == (8, 5.0 * 96 / 250)
+    assert scaled_growth(7, (24, 32)) == (1, 0.64)
+    assert scaled_growth(7, (8, 8)) == (1, 0.5)  # at least 1 px and sigma 0.5
+
+
+def test_default_scales_come_from_one_place(capsys):
+    from singan.apps.common import DEFAULT_SCALE_HELP, default_start_scale
+    from singan.cli.apps import default_scale
+
+    assert [default_start_scale(a, 8) for a in ("paint", "edit", "harmonize", "animate")] == \
+        [2, 4, 5, 0]
+    assert [default_start_scale(a, 3) for a in ("paint", "edit", "harmonize", "animate")] == \
+        [2, 1, 1, 0]
+    assert default_start_scale("paint", 2) == 1
+
+    class Model:
+        num_scales = 6
+    assert default_scale("edit", Model()) == default_start_scale("edit", 6) == 2
+    for cmd in ("paint", "edit", "harmonize"):
+        assert main([cmd, "--help"]) == 0
+        assert " ".join(DEFAULT_SCALE_HELP[cmd].split()) in " ".join(
+            capsys.readouterr().out.split())

@@ -68,4 +68,5 @@ def test_refine_the_selected_runs_layout(client, ui_server, tiny_run):
     gallery, zipped = call(client, run="patchrun", count=1, task="Refine the selected run's "
                                                                  "layout")
     assert len(gallery) == 1 and zipped.endswith(".zip")
-    assert (ui_server.runs / "patchrun" / "outputs").is_dir()  # kept with the run
+    kept = sorted(p.name for p in (ui_server.runs / "patchrun" / "outputs").iterdir())
+    assert "gpnn-refine-seed0000.png" in kept and "gpnn-refine_seed0.json" in kept

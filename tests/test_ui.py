@@ -7,6 +7,7 @@ import struct
 import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,12 +60,14 @@ def trained(client, ui_server, tmp_path_factory):
     """A tiny model trained through the Train tab on an uploaded 64x48 image."""
     img = tmp_path_factory.mktemp("ui-img") / "hills.png"
     singan.default_image(48, 64).save(img)
-    preview, name = client.predict(handle_file(str(img)), api_name="/check_image")
+    preview, name, message = client.predict(handle_file(str(img)), api_name="/check_image")
     assert Image.open(preview).size == (64, 48) and name == "hills"
-    reply = client.predict(*train_args(handle_file(str(img)), "hills"), api_name="/train")
+    assert "`hills.png`, 64x48 px" in message
+    reply, message = client.predict(*train_args(handle_file(str(img)), "hills"),
+                                    api_name="/train")
     run = reply["value"]
-    assert run == "hills"
-    status, preview = wait_for(client, run, ["trained", "failed", "ended"])
+    assert run == "hills" and message == "Started **hills**."
+    status = wait_for(client, run, ["trained", "failed", "ended"])[0]
     assert "trained, 3 scales" in status, status
     return run
 
@@ -76,8 +79,15 @@ def test_served_locally_with_files_only_from_the_runs_folder(ui_server):
 
 
 def test_train_shows_progress_and_preview(client, trained, ui_server):
-    status, preview = client.predict(trained, api_name="/progress")
+    fresh = Client(ui_server.url, verbose=False)  # a page's first poll: nothing shown yet
+    status, bar, preview, strip, table = fresh.predict(trained, api_name="/progress")
+    assert preview["label"] == "Latest finished scale: scale 2/2 (a random sample)"
+    assert Image.open(preview["value"]).size == (32, 24)
     assert status.startswith(f"**{trained}**: trained")
+    assert 'aria-valuenow="100"' in bar and "trained" in bar
+    # One preview per finished scale, labelled with its scale (0 = coarsest, k/F).
+    assert [s["caption"] for s in strip] == ["scale 0/2", "scale 1/2", "scale 2/2"]
+    assert f'data-run="{trained}"' in table and "hills.png" in table
     run_dir = ui_server.runs / trained
     assert (run_dir / "input.png").exists() and (run_dir / "previews" / "scale_02.png").exists()
     assert ui_server.workers.wait(trained, 5) == 0
@@ -88,11 +98,13 @@ def test_train_shows_progress_and_preview(client, trained, ui_server):
 
 def test_sample_gallery_and_zip(client, trained):
     gallery, zip_path = client.predict(trained, 5, 3, 0, 1.0, 1.5, api_name="/sample")
-    assert [g["caption"] for g in gallery] == ["seed0005", "seed0006", "seed0007"]
+    assert [g["caption"] for g in gallery] == [f"seed {s} · 48x24 px" for s in (5, 6, 7)]
     sizes = {Image.open(g["image"]).size for g in gallery}
     assert sizes == {(48, 24)}  # 1.5 x the 32x24 finest scale
+    names = [f"sample_seed{s}_start0_48x24.png" for s in (5, 6, 7)]
+    assert [Path(g["image"]).name for g in gallery] == names  # downloads named by their settings
     with zipfile.ZipFile(zip_path) as z:
-        assert z.namelist() == ["seed0005.png", "seed0006.png", "seed0007.png"]
+        assert z.namelist() == names
     # The same seed gives the same image.
     again, _ = client.predict(trained, 6, 1, 0, 1.0, 1.5, api_name="/sample")
     assert Image.open(again[0]["image"]).tobytes() == Image.open(gallery[1]["image"]).tobytes()
@@ -111,7 +123,7 @@ def test_model_download_and_upload(client, trained, ui_server):
     new = runs["value"]
     assert new != trained and new in message
     assert (ui_server.runs / new / "model.safetensors").exists()
-    status, _ = client.predict(new, api_name="/progress")
+    status = client.predict(new, api_name="/progress")[0]
     assert "model ready" in status
     gallery, _ = client.predict(new, 0, 1, 0, 1.0, 1.0, api_name="/sample")
     mine, _ = client.predict(trained, 0, 1, 0, 1.0, 1.0, api_name="/sample")
@@ -121,11 +133,13 @@ def test_model_download_and_upload(client, trained, ui_server):
 def test_bad_image_uploads_give_a_message(client, ui_server, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(AppError, match="not an image file"):
-        client.predict(handle_file(str(text)), api_name="/check_image")
+    # A message beside the form (not an error over it, which hid the Run name box), without
+    # the upload's path on the server.
+    _, _, message = client.predict(handle_file(str(text)), api_name="/check_image")
+    assert "notes.png: not an image file" in message and "/" not in message
     huge = png_header(tmp_path / "huge.png", 9000, 8000)
-    with pytest.raises(AppError, match="72000000 pixels, more than the limit"):
-        client.predict(handle_file(str(huge)), api_name="/check_image")
+    _, _, message = client.predict(handle_file(str(huge)), api_name="/check_image")
+    assert "72000000 pixels, more than the limit" in message and "/" not in message
     before = set(p.name for p in ui_server.runs.iterdir())
     with pytest.raises(AppError, match="not an image file"):
         client.predict(*train_args(handle_file(str(text)), "bad"), api_name="/train")
@@ -174,19 +188,26 @@ def test_stop_and_resume(client, ui_server):
     # work all the same.
     ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        reply = client.predict(*train_args(None, "long", iters_finest=5000), api_name="/train")
+        reply, _ = client.predict(*train_args(None, "long", iters_finest=5000),
+                                  api_name="/train")
     finally:
         signal.signal(signal.SIGINT, ignored)
     run = reply["value"]
-    wait_for(client, run, ["training scale 2 of 3"])
+    status, bar, *_ = wait_for(client, run, ["training scale 1/2"])
+    assert "training scale 1/2" in bar and 'role="progressbar"' in bar
+    # A second training while one runs is refused, and says why; nothing is created.
+    before = set(p.name for p in ui_server.runs.iterdir())
+    with pytest.raises(AppError, match=f"run '{run}' is training now; one training at a time"):
+        client.predict(*train_args(None, "second"), api_name="/train")
+    assert set(p.name for p in ui_server.runs.iterdir()) == before
     client.predict(run, api_name="/stop")
     assert ui_server.workers.wait(run, 60) == 130  # saved and exited on SIGINT
-    status, _ = wait_for(client, run, ["stopped after"])
+    status = wait_for(client, run, ["stopped after"])[0]
     assert "stopped after 1 of 3 scales; resume to continue" in status
     client.predict(run, api_name="/resume")
     with pytest.raises(AppError, match="only a stopped run can be resumed"):
         client.predict(run, api_name="/resume")
-    wait_for(client, run, ["training scale 2 of 3"])  # went on from the saved scale
+    wait_for(client, run, ["training scale 1/2"])  # went on from the saved scale
     client.predict(run, api_name="/stop")
     assert ui_server.workers.wait(run, 60) == 130
 
@@ -231,15 +252,17 @@ def painted_editor(tmp_path, background: Image.Image, box=(4, 6, 14, 16), colour
 def test_edit_with_a_painted_mask_matches_the_library(client, trained, ui_server, tmp_path):
     model = singan.load(ui_server.runs / trained)
     value, edited, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
-    (before, after), details = client.predict(trained, value, True, None, None, 1, False, 0, 3,
-                                              api_name="/edit")
+    (before, after), details, message = client.predict(
+        trained, value, True, None, None, 1, False, 0, 3, api_name="/edit")
+    assert "Picture: the editor's (with the strokes)." in message
+    assert "Region: where you painted." in message
     assert Image.open(before).convert("RGB").tobytes() == edited.tobytes()
     want = singan.edit(model, edited, mask, start_scale=1, seed=3)
     assert Image.open(after).convert("RGB").tobytes() == images.tensor_to_image(want.blended).tobytes()
     assert [d["caption"] for d in details] == ["model output", "mask"]
     # Unticking "strokes are part of the picture" edits the background with the same mask.
-    (before, _), _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
-                                    api_name="/edit")
+    (before, _), _, _ = client.predict(trained, value, False, None, None, 1, False, 0, 3,
+                                       api_name="/edit")
     assert Image.open(before).convert("RGB").tobytes() == \
         images.tensor_to_image(model.reals[-1]).tobytes()
 
@@ -258,10 +281,23 @@ def test_harmonize_uploads_at_all_scales(client, trained, ui_server, tmp_path):
     _, naive, mask = painted_editor(tmp_path, images.tensor_to_image(model.reals[-1]))
     naive.save(tmp_path / "naive.png")
     mask.save(tmp_path / "mask.png")
-    (before, after), per_scale = client.predict(
+    (_, after), per_scale, message = client.predict(
         trained, None, True, handle_file(str(tmp_path / "naive.png")),
         handle_file(str(tmp_path / "mask.png")), 2, True, 1, 0, api_name="/harmonize")
-    assert [d["caption"] for d in per_scale] == ["scale 1", "scale 2"]
+    assert [d["caption"] for d in per_scale] == ["scale 1/2", "scale 2/2"]
+    assert "Picture: the uploaded `naive.png`." in message
+    assert "Region: the uploaded mask `mask.png`." in message
+    # The uploads are previewed beside their boxes.
+    shown = client.predict(handle_file(str(tmp_path / "naive.png")),
+                           api_name="/harmonize_image_preview")
+    assert Image.open(shown).convert("RGB").tobytes() == naive.tobytes()
+    shown = client.predict(handle_file(str(tmp_path / "mask.png")),
+                           api_name="/harmonize_mask_preview")
+    assert Image.open(shown).size == mask.size
+    # Kept in the run's outputs, with the settings.
+    kept = ui_server.runs / trained / "outputs"
+    record = kept / "harmonize_all_seed0_ft1.json"
+    assert record.is_file() and "harmonize_scale2_seed0_ft1.png" in record.read_text()
     assert Image.open(per_scale[1]["image"]).tobytes() == Image.open(after).tobytes()
     assert Image.open(after).size == (32, 24)
 
@@ -277,13 +313,15 @@ def test_paint_to_image(client, trained, ui_server, tmp_path):
     used = {c for _, c in Image.open(quantised).convert("RGB").getcolors()}
     assert used <= {ImageColor.getrgb(c) for c in colours}
     value, paint, _ = painted_editor(tmp_path, blank, colour=ImageColor.getrgb(colours[1]))
-    (shown, out) = client.predict(trained, value, None, 1, True, 2, 0, api_name="/paint")
+    (shown, out), _ = client.predict(trained, value, None, 1, True, 2, 0,
+                                           api_name="/paint")
     assert Image.open(shown).convert("RGB").tobytes() == paint.tobytes()
     assert Image.open(out).size == (32, 24)
 
 
-def test_super_resolution_and_animation(client, trained, mode_runs):
-    (before, after), png = client.predict(mode_runs["sr"], 2.0, 0, api_name="/super_resolve")
+def test_super_resolution_and_animation(client, trained, mode_runs, ui_server):
+    (before, after), png, _ = client.predict(mode_runs["sr"], 2.0, 0,
+                                             api_name="/super_resolve")
     assert Image.open(before).size == Image.open(after).size == (64, 48)
     assert Image.open(png).size == (64, 48)
     with pytest.raises(AppError, match="sr mode"):
@@ -291,6 +329,9 @@ def test_super_resolution_and_animation(client, trained, mode_runs):
     gif, mp4 = client.predict(mode_runs["animation"], 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 4 and im.size == (32, 24)
+    assert Path(gif).name == "animation_seed0_f4_a0.1_b0.9_start0_fps10.gif"
+    kept = ui_server.runs / mode_runs["animation"] / "outputs"
+    assert (kept / "animation_seed0_f4_a0.1_b0.9_start0_fps10.json").is_file()
     from singan.ui.tabs import HAS_MP4
     assert (mp4 is not None) == HAS_MP4
     with pytest.raises(AppError, match="animation mode"):
@@ -389,13 +430,13 @@ def test_numbers_from_api_clients_are_checked_first(client, trained, ui_server):
     # NaN and infinities (JSON extensions that Python's parser takes) are messages as well.
     base = f'"{trained}"'
     for api, body, message in [
-            ("sample", f'[{base}, NaN, 1, 0, 1.0, 1.0]', "seed must be a whole number"),
-            ("sample", f'[{base}, Infinity, 1, 0, 1.0, 1.0]', "seed must be a whole number"),
-            ("sample", f'[{base}, 0, 1, 0, NaN, 1.0]', "height factor must be a finite"),
+            ("sample", f'[{base}, NaN, 1, 0, 1.0, 1.0, 0, 0]', "seed must be a whole number"),
+            ("sample", f'[{base}, Infinity, 1, 0, 1.0, 1.0, 0, 0]', "seed must be a whole number"),
+            ("sample", f'[{base}, 0, 1, 0, NaN, 1.0, 0, 0]', "height factor must be a finite"),
             ("animate", f'[{base}, 4, 0.1, NaN, 0, 10, 0]', "beta must be a finite number"),
             ("animate", f'[{base}, 4, 0.1, 0.9, 0, NaN, 0]', "frames per second must be a"),
             ("animate", f'[{base}, NaN, 0.1, 0.9, 0, 10, 0]', "frames must be a whole number"),
-            ("super_resolve", f'[{base}, NaN, 0]', "factor must be a finite number > 1"),
+            ("super_resolve", f'[{base}, NaN, 0, null]', "factor must be a finite number > 1"),
             ("paint", f'[{base}, null, null, NaN, true, 2, 0]', "injection scale must be a"),
             ("train", '[null, "x", "generation", "tiny", 32, 16, 8, 8, NaN, 0, 0]',
              "iters must be a whole number"),
@@ -448,8 +489,9 @@ def test_messages_name_uploads_not_server_paths(client, trained, ui_server, tmp_
     text.write_text("not an image")
     good = tmp_path / "good.png"
     singan.default_image(24, 32).save(good)
-    calls = [((handle_file(str(text)),), "/check_image"),
-             (train_args(handle_file(str(text)), "bad"), "/train"),
+    message = client.predict(handle_file(str(text)), api_name="/check_image")[2]
+    assert message.startswith("**Not used:** my notes.png: not an image file"), message
+    calls = [(train_args(handle_file(str(text)), "bad"), "/train"),
              ((trained, None, True, handle_file(str(good)), handle_file(str(text)), 1, False, 0,
                0), "/harmonize"),
              ((trained, None, handle_file(str(text)), 1, False, 0, 0), "/paint")]
@@ -491,3 +533,99 @@ def test_a_consingan_model_in_the_web_app(client, ui_server, tmp_path, tiny_imag
     assert len(gallery) == 2 and Image.open(gallery[0]["image"]).size == (round(1.5 * w), h)
     with pytest.raises(AppError, match="needs SinGAN's per-scale generators"):
         client.predict(name, 2, 0, api_name="/super_resolve")
+
+
+# --- issue 19: the Train form, names, outputs kept, history, sizes, super-resolution -------
+
+
+def test_the_train_form_follows_the_selected_run(client, trained):
+    mode, preset, *fields, seed, note = client.predict(trained, api_name="/run_form")
+    assert (mode, preset, seed) == ("generation", UI_TINY["preset"], 0)
+    assert note.startswith(f"The settings of run **{trained}** (trained on `hills.png`).")
+    assert fields == [UI_TINY[k] for k in TRAIN_ORDER]
+
+
+def test_renamed_runs_get_a_notice_and_the_file_name_is_kept(client, trained, ui_server,
+                                                              tmp_path):
+    img = tmp_path / "stone.png"
+    singan.default_image(24, 32).save(img)
+    reply, message = client.predict(*train_args(handle_file(str(img)), f"{trained}!"),
+                                    api_name="/train")
+    run = reply["value"]
+    assert run.startswith(f"{trained}-")  # -2 or, after the model upload test, -3
+    assert message == (f"The run is named **{run}**: a run name holds only letters, digits, "
+                       f"'.', '_' and '-' (at most 60), so '{trained}!' became '{trained}', "
+                       f"and a run named '{trained}' exists already.")
+    wait_for(client, run, ["trained", "failed", "ended"])
+    assert ui_server.workers.wait(run, 30) == 0
+    assert ui_server.workers.form(run)["file_name"] == "stone.png"
+    assert "stone.png" in client.predict(None, api_name="/runs_table")
+    from singan.ui.app import _rename_notice
+    assert _rename_notice("my stone!", "my-stone") == (
+        "The run is named **my-stone**: a run name holds only letters, digits, '.', '_' and "
+        "'-' (at most 60), so 'my stone!' became 'my-stone'.")
+    assert _rename_notice("a", "a-2") == "The run is named **a-2**: a run named 'a' exists already."
+    assert _rename_notice("a", "a") == ""
+
+
+def test_default_scales_in_the_page(client, trained):
+    from singan.apps.common import default_start_scale
+
+    fresh = Client(client.src, verbose=False)
+    key = fresh.predict(trained, api_name="/progress")  # the poll sets the model's key
+    assert key
+    values = fresh.predict(trained, api_name="/model_settings")
+    sliders = [v["value"] for v in values if isinstance(v, dict) and "Scale" in
+               v.get("label", "").title()]
+    # Sample start, edit, harmonize, paint, animate start: 3 scales, finest 2.
+    palette = [v["brush"] for v in values if isinstance(v, dict) and "brush" in v]
+    assert palette[0]["color_mode"] == "defaults" and len(palette[0]["colors"]) == 5  # Edit
+    assert palette[2]["color_mode"] == "fixed"  # Paint
+    assert sliders == [0, default_start_scale("edit", 3), default_start_scale("harmonize", 3),
+                       default_start_scale("paint", 3), 0]
+
+
+def test_exact_sizes_and_outputs_kept_with_their_settings(client, trained, ui_server):
+    import json
+
+    out = ui_server.runs / trained / "outputs"
+    gallery, _ = client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
+    assert {Image.open(g["image"]).size for g in gallery} == {(40, 30)}  # aspect kept
+    assert [g["caption"] for g in gallery] == ["seed 3 · 40x30 px", "seed 4 · 40x30 px"]
+    client.predict(trained, 3, 2, 0, 1.0, 1.0, 40, 0, api_name="/sample")
+    first = json.loads((out / "samples_seed3-4_start0_40x30.json").read_text())
+    second = json.loads((out / "samples_seed3-4_start0_40x30-2.json").read_text())  # kept both
+    assert first["app"] == "sample" and first["settings"] == {
+        "seed": 3, "count": 2, "start_scale": 0, "scale_h": 1.0, "scale_w": 1.0, "width": 40,
+        "height": 0}
+    assert first["files"] == ["sample_seed3_start0_40x30.png", "sample_seed4_start0_40x30.png",
+                              "samples_seed3-4_start0_40x30.zip"]
+    assert second["files"][0] == "sample_seed3_start0_40x30-2.png"
+    assert all((out / f).is_file() for f in first["files"] + second["files"])
+    # The history lists them, newest first; reusing one puts its settings back.
+    gallery, pick, listing = client.predict(trained, api_name="/history")
+    assert pick["value"] == "samples_seed3-4_start0_40x30-2"
+    assert "samples_seed3-4_start0_40x30" in [c[0] for c in pick["choices"]]
+    assert "sample: seed 3, count 2" in listing
+    settings = client.predict(trained, "samples_seed3-4_start0_40x30", api_name="/history_settings")
+    assert settings["settings"]["width"] == 40
+    values = client.predict(trained, "samples_seed3-4_start0_40x30", api_name="/reuse")
+    assert [3, 2, 0, 1.0, 1.0, 40, 0] == [v for v in values[:7]]
+    with pytest.raises(AppError, match="no output named"):
+        client.predict(trained, "../x", api_name="/reuse")
+
+
+def test_super_resolution_of_an_uploaded_image_and_page_messages(client, trained, mode_runs,
+                                                                 tmp_path):
+    small = tmp_path / "small.png"
+    singan.default_image(15, 20).save(small)
+    (_, after), png, message = client.predict(
+        mode_runs["sr"], 2.0, 0, handle_file(str(small)), api_name="/super_resolve")
+    assert Image.open(after).size == Image.open(png).size == (40, 30)
+    assert "Enlarged to 40x30 px" in message and "sr_small_x2_seed0.png" in message
+    with pytest.raises(AppError) as e:
+        client.predict(trained, 2.0, 0, api_name="/super_resolve")
+    assert "in the Train tab choose mode `sr`" in str(e.value) and "singan " not in str(e.value)
+    with pytest.raises(AppError) as e:
+        client.predict(trained, 4, 0.1, 0.9, 0, 10, 0, api_name="/animate")
+    assert "choose mode `animation`" in str(e.value) and "singan " not in str(e.value)

@@ -405,3 +405,34 @@ def test_launch_installs_the_guard_and_says_what_0000_answers(monkeypatch, tmp_p
     with pytest.warns(InputNotice, match="every address.*any IP address.*DNS rebinding"):
         ui_app.launch(blocks, tmp_path, host="0.0.0.0", port=7999)
     assert seen["app_kwargs"]["middleware"][0].kwargs["rule"].any_ip
+
+
+def test_outputs_are_never_overwritten_and_their_records_are_checked(tmp_path):
+    from singan.ui import outputs
+
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (folder / "edit_scale1.png").symlink_to(victim)  # a link where the first file would go
+    im = Image.new("RGB", (4, 3), (10, 20, 30))
+    written = outputs.save_output(folder, "edit", "edit_scale1", {"edit_scale1{n}.png":
+                                                                  outputs.png(im)},
+                                  {"start_scale": 1, "seed": 0})
+    assert written["edit_scale1{n}.png"].name == "edit_scale1-2.png"
+    assert written["record"].name == "edit_scale1-2.json"
+    assert victim.read_text() == "keep me"
+    again = outputs.save_output(folder, "edit", "edit_scale1", {"edit_scale1{n}.png":
+                                                                outputs.png(im)}, {"seed": 1})
+    assert again["record"].name == "edit_scale1-3.json"
+    (folder / "junk.json").write_text("{not json")
+    (folder / "other.json").write_text(json.dumps({"app": "rm -rf", "settings": {}, "files": []}))
+    (folder / "evil.json").write_text(json.dumps({"app": "edit", "settings": {},
+                                                  "files": ["../victim.txt"]}))
+    records = outputs.read_records(folder)
+    assert sorted(r["name"] for r in records) == ["edit_scale1-2", "edit_scale1-3", "evil"]
+    assert [r["paths"] for r in records if r["name"] == "evil"] == [[]]
+    newest = records[0] if records[0]["name"] != "evil" else records[1]
+    assert outputs.shown_file(newest).name.startswith("edit_scale1-")
+    assert outputs.describe(newest).startswith("edit: ")
+    assert not any(p.name.endswith(".tmp") for p in folder.iterdir())

@@ -3,7 +3,7 @@
 Trains a `tiny` model on the embedded landscape through the page (a few minutes on a CPU), then
 samples, edits and paints with it. From the repository root:
 
-    PYTHONPATH=src python docs/ui/screenshots.py     # docs/ui/{train,sample,edit,paint}.png
+    PYTHONPATH=src python docs/ui/screenshots.py   # docs/ui/{train,sample,edit,paint,history}.png
 """
 
 from __future__ import annotations
@@ -67,15 +67,18 @@ def main() -> None:
         expect(page.locator("#train-max-size input")).to_have_value("64")
         page.locator("#run-name textarea").fill("landscape")
         page.locator("#train-button").click()
-        expect(page.locator("#run-status")).to_contain_text("training scale 4 of")
+        expect(page.locator("#run-status")).to_contain_text("training scale 3/")
         page.mouse.wheel(0, -2000)
         save(page, out / "train.png")
         expect(page.locator("#run-status")).to_contain_text("trained")
 
         page.get_by_role("tab", name="Sample").click()
+        for box, value in (("sample-width", 128), ("sample-height", 48)):  # twice as wide
+            page.locator(f"#{box} input").fill(str(value))
+            page.locator(f"#{box} input").press("Tab")
         page.locator("#sample-button").click()
         expect(page.locator("#samples img")).to_have_count(8)
-        save(page, out / "sample.png")
+        save(page, out / "sample.png", full_page=True)
 
         page.get_by_role("tab", name="Edit").click()
         stroke(page, "edit-editor", 80, 0)
@@ -88,6 +91,10 @@ def main() -> None:
         page.locator("#paint-button").click()
         expect(page.locator("#paint-result img").first).to_be_visible()
         save(page, out / "paint.png", full_page=True)
+
+        page.get_by_role("tab", name="History").click()
+        expect(page.locator("#history-gallery img").first).to_be_visible()
+        save(page, out / "history.png", full_page=True)
         page.wait_for_timeout(2000)  # let the editors finish their uploads
         browser.close()
     workers.close()

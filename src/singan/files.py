@@ -257,13 +257,14 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: Path, write) -> Path:
+def atomic_write(path: Path, write, *, replace: bool = True) -> Path:
     """Write a file through a temporary file in the same folder and rename it into place.
 
     `write` receives a binary file object. A crash (even SIGKILL or a full disk) leaves either
     the old file or the new one, never a mix; the temporary file is removed on errors. The rename
     replaces a symbolic link at `path` instead of writing through it. An OSError (a full disk)
-    names `path`.
+    names `path`. With replace=False nothing at `path` (a file, a link) is ever replaced: the
+    file is linked into place, FileExistsError when the name is taken.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +275,11 @@ def atomic_write(path: Path, write) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails when path exists, even as a dangling link
+            os.unlink(tmp)
     except BaseException as e:
         try:
             os.unlink(tmp)

@@ -18,7 +18,7 @@ from ..models import SinGAN
 from ..sample import generate
 from .common import (ImageLike, Progress, as_image, blurred_injection, check_injection_scale,
                      check_ready, own_generator, random_generator, tuned_copy, tuning_inputs)
-from .masks import prepare_mask, soft_mask
+from .masks import prepare_mask, scaled_growth, soft_mask
 
 FINE_TUNE_DEPTH = 3  # scales that learn when fine-tuning (ConSinGAN's train_depth)
 POOL = 16  # samples of the injected image at the first learning scale, to fine-tune from
@@ -46,13 +46,17 @@ def inject_and_blend(model: SinGAN, image: ImageLike, mask: torch.Tensor | Image
                      what: str = "image") -> EditResult:
     """Inject `image` at `start_scale` and blend the output into it inside `mask`.
 
+    `radius` is the mask's dilation for a 250-px image (`masks.TUNED_SIDE`); it and the blur
+    are scaled with the training image's long side (`masks.scaled_growth`).
+
     `critic`: the model's finest critic to start fine-tuning from (a copy is trained); default
     a fresh one. `callback(done, total)` follows fine-tuning. `what` names the image in messages.
     """
     check_ready(model)
     check_injection_scale(model, start_scale)
     img = as_image(image, model, what)
-    soft = soft_mask(prepare_mask(mask, model), radius)
+    grow, sigma = scaled_growth(radius, model.sizes[-1])
+    soft = soft_mask(prepare_mask(mask, model), grow, sigma)
     gen = random_generator(model, seed, generator)
     start = blurred_injection(model, img, start_scale)
     if fine_tune:

@@ -45,6 +45,31 @@ def injection_scales(model: SinGAN) -> range:
     return range(1, model.num_scales)
 
 
+# The default start scale of each application, the one place the CLI, the web app and the README
+# take it from: (counted from, offset). Injection (paint, edit, harmonize) starts at 1 at least.
+# edit: the finest minus 3 keeps the image's layout and regenerates the edited region's texture
+# (at the finest scale a stroke comes back almost unchanged). harmonize: the finest minus 2 keeps
+# the pasted object's shape and gives it the image's texture and colours (lower scales wash it
+# out). paint: the third coarsest turns flat paint into the image's structures.
+DEFAULT_SCALES = {"paint": ("coarsest", 2), "edit": ("finest", 3), "harmonize": ("finest", 2),
+                  "animate": ("coarsest", 0)}
+DEFAULT_SCALE_HELP = {
+    "paint": "2 (the third coarsest; 1 if the model has only 2 scales)",
+    "edit": "the finest minus 3 (at least 1)",
+    "harmonize": "the finest minus 2 (at least 1)",
+    "animate": "0 (everything moves)",
+}
+
+
+def default_start_scale(app: str, num_scales: int) -> int:
+    """The default start scale of `app` ("paint", "edit", "harmonize", "animate") for a model
+    of `num_scales` scales (0 = coarsest), within the scales the application takes."""
+    frm, offset = DEFAULT_SCALES[app]
+    last = num_scales - 1
+    scale = offset if frm == "coarsest" else last - offset
+    return min(max(scale, 0 if app == "animate" else 1), max(last, 0))
+
+
 def check_injection_scale(model: SinGAN, start_scale: int) -> None:
     scales = injection_scales(model)
     if not isinstance(start_scale, int) or start_scale not in scales:

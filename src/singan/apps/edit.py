@@ -9,7 +9,7 @@ from ..models import SinGAN
 from .blend import EditResult, inject_and_blend
 from .common import ImageLike, Progress
 
-EDIT_RADIUS = 20  # dilation of the mask, px
+EDIT_RADIUS = 20  # dilation of the mask, px at a 250-px long side (scaled with the image)
 
 
 def edit(model: SinGAN, edited: ImageLike, mask: torch.Tensor | ImageLike, *, start_scale: int,
@@ -31,7 +31,8 @@ def edit(model: SinGAN, edited: ImageLike, mask: torch.Tensor | ImageLike, *, st
 
     Returns:
         EditResult(blended, raw, mask): `blended` is the edited image with the region inside
-        the soft mask (dilated by 20 px, blurred with sigma 5) taken from `raw`.
+        the soft mask (dilated by 20 px and blurred with sigma 5 on a 250-px image, in
+        proportion on others: `masks.scaled_growth`) taken from `raw`.
     """
     return inject_and_blend(model, edited, mask, start_scale=start_scale, radius=EDIT_RADIUS,
                             fine_tune=fine_tune, seed=seed, generator=generator, critic=critic,

@@ -9,7 +9,7 @@ from ..models import SinGAN
 from .blend import EditResult, inject_and_blend
 from .common import ImageLike, Progress
 
-HARMONIZE_RADIUS = 7  # dilation of the mask, px
+HARMONIZE_RADIUS = 7  # dilation of the mask, px at a 250-px long side (scaled with the image)
 
 
 def harmonize(model: SinGAN, naive: ImageLike, mask: torch.Tensor | ImageLike, *,
@@ -20,7 +20,8 @@ def harmonize(model: SinGAN, naive: ImageLike, mask: torch.Tensor | ImageLike, *
     """Blend an object pasted into the training image (painting or background) into its style.
 
     As `edit`, with `naive` the image with the object pasted in (the model is trained on the
-    image without it) and the mask dilated by 7 px instead of 20.
+    image without it) and the mask dilated by 7 px instead of 20 (on a 250-px image;
+    scaled with the image's long side).
     """
     return inject_and_blend(model, naive, mask, start_scale=start_scale, radius=HARMONIZE_RADIUS,
                             fine_tune=fine_tune, seed=seed, generator=generator, critic=critic,

@@ -16,8 +16,22 @@ from ..images import mask_array
 from ..models import SinGAN
 from .common import fit_to_model
 
-BLUR_SIGMA = 5.0  # Gaussian blur of the dilated mask, in pixels
+BLUR_SIGMA = 5.0  # Gaussian blur of the dilated mask, in pixels of a TUNED_SIDE image
 BLUR_TRUNCATE = 4.0  # the blur kernel reaches this many sigmas (20 px)
+# The growth of a mask (dilation radius and blur) is given for an image of this long side (the
+# paper's 250 px, for which the original's 20 px / 7 px and sigma 5 were chosen) and scaled with
+# the training image: a 96-px image gets 8 px / 3 px and sigma 1.9, so the region kept from the
+# user's image is as large a share of it as at 250 px.
+TUNED_SIDE = 250
+MIN_SIGMA = 0.5
+
+
+def scaled_growth(radius: int, size: tuple[int, int], sigma: float = BLUR_SIGMA
+                  ) -> tuple[int, float]:
+    """(dilation radius, blur sigma) for an image of `size` = (H, W): `radius` and `sigma` at a
+    TUNED_SIDE long side, in proportion to the long side (radius at least 1 px, sigma 0.5)."""
+    f = max(size) / TUNED_SIDE
+    return max(1, round(radius * f)), max(MIN_SIGMA, sigma * f)
 
 
 def mask_to_tensor(mask: torch.Tensor | Image.Image) -> torch.Tensor:

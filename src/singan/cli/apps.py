@@ -12,7 +12,8 @@ import torch
 from .. import bounds, budget, images
 from ..apps import animate, edit, harmonize, paint_to_image, write_animation
 from ..apps.animate import check_format
-from ..apps.common import as_image, check_ready, injection_scales
+from ..apps.common import (DEFAULT_SCALE_HELP, as_image, check_ready, default_start_scale,
+                           injection_scales)
 from ..apps.masks import prepare_mask
 from ..errors import CommandError, RunError
 from ..families import is_consingan
@@ -27,19 +28,8 @@ OOM_ADVICE = {GPU: "use a run trained at a smaller size (or fewer --frames for a
               MAIN: "use a run trained at a smaller size (or fewer --frames for animate), or close "
                     "other programs"}
 
-# Default injection scales, counted from the coarsest (paint) or the finest (edit, harmonize).
-DEFAULT_SCALE_HELP = {
-    "paint": "2 (the third coarsest; 1 if the model has only 2 scales)",
-    "edit": "the finest minus 3",
-    "harmonize": "the finest minus 2",
-    "animate": "0 (everything moves)",
-}
-
-
 def default_scale(command: str, model: SinGAN) -> int:
-    last = model.num_scales - 1
-    scale = {"paint": 2, "edit": last - 3, "harmonize": last - 2, "animate": 0}[command]
-    return min(max(scale, 1 if command != "animate" else 0), last)
+    return default_start_scale(command, model.num_scales)
 
 
 # --- shared helpers --------------------------------------------------------------------------

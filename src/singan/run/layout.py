@@ -4,7 +4,7 @@ A run folder RUN/ holds the model (config.json, model.safetensors), what resumin
 (train_state.safetensors), the training records (log.txt, stats.jsonl, progress.json,
 previews/scale_KK.png), while training a lock (.lock), and, where a launcher started the
 training, that launcher's files (worker.log and the uploaded input.png of the web app,
-train-many.log of train-many, outputs/ for what the web app makes from the model). Nothing
+train-many.log of train-many, form.json with the web app's Train form, outputs/ for what the web app makes from the model). Nothing
 outside `singan.run` spells these names.
 """
 
@@ -27,6 +27,7 @@ PREVIEWS_DIR = "previews"
 LOCK_NAME = ".lock"
 WORKER_LOG_NAME = "worker.log"  # output of a web-app worker
 INPUT_NAME = "input.png"  # the training image the web app uploaded
+FORM_NAME = "form.json"  # the web app's Train form of the run (upload's file name, settings)
 TRAIN_MANY_LOG_NAME = "train-many.log"  # every attempt of train-many: marks the folder as its own
 OUTPUTS_DIR = "outputs"  # files the web app writes for download
 
@@ -72,7 +73,7 @@ _TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 _LOCK_TEMP = re.compile(r"\.lock\.(?P<pid>\d{1,10})\.[0-9a-f]{8}\.tmp|"
                         r"\.lock\.stale\.(?P<stale>\d{1,10})")
 WRITTEN_FILES = (*RUN_FILES, TRAIN_MANY_LOG_NAME)  # written atomically into a run folder
-LAUNCHER_FILES = (INPUT_NAME, WORKER_LOG_NAME, TRAIN_MANY_LOG_NAME)
+LAUNCHER_FILES = (INPUT_NAME, FORM_NAME, WORKER_LOG_NAME, TRAIN_MANY_LOG_NAME)
 
 
 def is_own_temp(path: Path) -> bool:

@@ -165,7 +165,13 @@ class Context:
     workers: Workers
     models: Models
     run: gr.Dropdown
+    tabs: gr.Tabs | None = None
     refreshers: list[tuple[list, Refresh]] = field(default_factory=list)
+    # "Reuse these settings": app -> (its tab's id, {settings key: component}).
+    reusable: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    # "Enlarge this result": (button, state holding the result's PNG path) of every tab.
+    enlargers: list[tuple[gr.Button, gr.State]] = field(default_factory=list)
+    sr_image: gr.File | None = None  # the Super-resolution tab's "image to enlarge"
 
     def on_model(self, outputs: list, refresh: Refresh) -> None:
         """Call refresh(run name, model or None) when another run or model is selected; it
@@ -200,26 +206,31 @@ def save_png(image: Image.Image, target: Path) -> Path:
     return atomic_write(target, lambda f: image.save(f, format="PNG"))
 
 
+def write_zip(images: dict[str, Image.Image], f) -> None:
+    """Write PIL images as PNGs into a zip (member name -> image) on a binary file object."""
+    with zipfile.ZipFile(f, "w") as z:
+        for member, im in images.items():
+            buf = pyio.BytesIO()
+            im.save(buf, format="PNG")
+            z.writestr(member, buf.getvalue())
+
+
 def zip_pngs(images: dict[str, Image.Image], target: Path) -> Path:
     """Write PIL images into a zip (member name -> image), atomically."""
-    def write(f) -> None:
-        with zipfile.ZipFile(f, "w") as z:
-            for member, im in images.items():
-                buf = pyio.BytesIO()
-                im.save(buf, format="PNG")
-                z.writestr(member, buf.getvalue())
-    return atomic_write(target, write)
+    return atomic_write(target, lambda f: write_zip(images, f))
 
 
-def model_summary(model: SinGAN, info: dict) -> str:
-    """One line of Markdown describing a loaded model."""
+def model_summary(model: SinGAN, info: dict, file_name: str | None = None) -> str:
+    """One line of Markdown describing a loaded model; `file_name`: the training image's
+    original name (the web app keeps uploads under a name of its own)."""
     c = model.config
-    sizes = ", ".join(f"{h}x{w}" for h, w in model.sizes)
+    sizes = ", ".join(f"{w}x{h}" for h, w in model.sizes)
     img = info.get("image") or {}
-    src = f" on `{Path(str(img.get('source', '?'))).name}`" if img else ""
+    src = f" on `{file_name or Path(str(img.get('source', '?'))).name}`" if img else ""
     first, last = c.iters_at(0, model.num_scales), c.iters_at(model.num_scales - 1,
                                                               model.num_scales)
     iters = first if first == last else f"{first}-{last}"
-    return (f"{model.num_scales} scales ({sizes}; scale 0 = coarsest), mode `{c.mode}`, preset "
+    return (f"{model.num_scales} scales, 0 to {model.num_scales - 1} (widths x heights {sizes}; "
+            f"scale 0 = coarsest), mode `{c.mode}`, preset "
             f"`{info.get('preset', '?')}`{src}, widths {c.channels(0)}-"
             f"{c.channels(model.num_scales - 1)}, {iters} iterations per scale")

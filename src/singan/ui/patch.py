@@ -15,6 +15,7 @@ from ..bounds import PAGE_COUNT, RELATIVE_SIZE, SEED, Bound
 from ..errors import UIError
 from ..resize import resize
 from .common import Context, guard, number, number_box, to_image, zip_pngs
+from .outputs import png, save_output
 
 TASKS = {"Random samples": "sample", "Inpaint (rebuild the white of the mask)": "inpaint",
          "Edit (make the masked edit coherent)": "edit",
@@ -94,9 +95,15 @@ def patch_tab(ctx: Context) -> None:
                     for s in seeds]
         pictures = {f"{engine}-{task}-seed{s:04d}.png": to_image(x[0])
                     for s, x in zip(seeds, outs)}
-        folder = ctx.workers.outputs(name) if name else scratch
-        target = folder / f"{engine}-{task}_seed{seeds[0]}-{seeds[-1]}.zip"
+        target = scratch / f"{engine}-{task}_seed{seeds[0]}-{seeds[-1]}.zip"
         zip_pngs(pictures, target)
+        if name:  # kept with the selected run, with the settings that made them
+            settings_used = {"engine": engine, "task": task_label, "count": count, "seed": seed,
+                             "scale_h": scale_h, "scale_w": scale_w, "max_size": max_size,
+                             "noise": noise, "steps": steps}
+            save_output(ctx.workers.outputs(name), "patch", f"{engine}-{task}_seed{seed}",
+                        {member.replace(".png", "{n}.png"): png(im)
+                         for member, im in pictures.items()}, settings_used)
         return ([(im, f"{member.removesuffix('.png')} ({im.width}x{im.height})")
                  for member, im in pictures.items()], str(target))
 
@@ -128,6 +135,9 @@ def patch_tab(ctx: Context) -> None:
         gallery = gr.Gallery(label="Outputs", format="png", columns=4, height="auto",
                              object_fit="contain", elem_id="patch-outputs")
         zipped = gr.File(label="All outputs (zip)", interactive=False)
+    ctx.reusable["patch"] = ("patch", {"engine": engine, "task": task, "count": count,
+                                       "seed": seed, "scale_h": scale_h, "scale_w": scale_w,
+                                       "max_size": max_size, "noise": noise, "steps": steps})
     btn.click(guard(run_patch), [ctx.run, upload, engine, task, count, seed, scale_h, scale_w,
                                  max_size, noise, steps, mask, structure], [gallery, zipped],
               api_name="patch")

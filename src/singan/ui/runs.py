@@ -14,22 +14,24 @@ through it). Messages name runs by their name, never by their path on the server
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import images
 from ..errors import SinGANError, UIError
-from ..files import atomic_write
-from ..run import ProgressInfo, load, pack_run, read_progress, unpack_run
+from ..files import atomic_write, read_json
+from ..run import ProgressInfo, load, pack_run, read_progress, read_run_info, unpack_run
 from ..run.launch import Worker, interrupt_process
-from ..run.layout import (CONFIG_NAME, INPUT_NAME, MODEL_FILES, MODEL_NAME, OUTPUTS_DIR,
-                          STATE_NAME, WORKER_LOG_NAME, is_run_like)
+from ..run.layout import (CONFIG_NAME, FORM_NAME, INPUT_NAME, MODEL_FILES, MODEL_NAME,
+                          OUTPUTS_DIR, STATE_NAME, WORKER_LOG_NAME, is_run_like, latest_preview)
 from ..run.records import MAX_PID
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
@@ -51,6 +53,16 @@ class RunStatus:
     @property
     def has_model(self) -> bool:
         return self.state in ("done", "ready")
+
+    @property
+    def training(self) -> bool:
+        return self.state in ("starting", "running")
+
+
+def scale_label(k: int, num_scales: int | None) -> str:
+    """The page's one numbering of scales: zero-based, 0 = coarsest, "scale k/F" with F the
+    finest (num_scales - 1), as the training log and the CLI write it."""
+    return f"scale {k}/{num_scales - 1}" if num_scales else f"scale {k}"
 
 
 def safe_name(text: str, default: str = "run") -> str:
@@ -173,16 +185,42 @@ class Workers:
 
     # --- training ----------------------------------------------------------------------------
 
+    def training_run(self) -> str | None:
+        """The run being trained now (by this app or another over the same runs folder), or
+        None."""
+        for name in self.names():
+            try:
+                if self.status(name).training:
+                    return name
+            except (UIError, OSError):
+                continue
+        return None
+
+    def check_idle(self) -> None:
+        """Refuse a second training while one runs: both would slow down (one at a time)."""
+        busy = self.training_run()
+        if busy is not None:
+            raise UIError(f"run {busy!r} is training now; one training at a time (two would "
+                          f"each run at half speed): wait for it to finish, or stop it first")
+
     def start(self, image: str | os.PathLike | None, name: str, *, preset: str, mode: str,
-              settings: dict[str, int | float | bool], seed: int = 0) -> str:
+              settings: dict[str, int | float | bool], seed: int = 0,
+              file_name: str | None = None) -> str:
         """Validate the image, create a run folder and start `singan train` on it.
 
         `settings` maps SinGANConfig field names to values (passed as --field-name flags).
-        Returns the run's name. Raises InputError for a bad image, before creating anything.
+        `file_name` is the upload's original name (default: the image's). Returns the run's
+        name. Raises InputError for a bad image, UIError while another run trains, before
+        creating anything. The Train form is kept in the run's form.json.
         """
         rgb = images.read_image(image) if image is not None else None
+        self.check_idle()
         run_dir = unique_dir(self.runs_dir, safe_name(name))
         argv = []
+        form = {"file_name": (file_name or Path(image).name) if image is not None else None,
+                "preset": preset, "mode": mode, "settings": settings, "seed": seed}
+        text = json.dumps(form)
+        atomic_write(run_dir / FORM_NAME, lambda f: f.write(text.encode()))
         if rgb is not None:
             atomic_write(run_dir / INPUT_NAME, lambda f: rgb.save(f, format="PNG"))
             argv.append(str(run_dir / INPUT_NAME))
@@ -205,6 +243,7 @@ class Workers:
         if not (run_dir / STATE_NAME).exists() or not st.progress.scales_done:
             raise UIError(f"run {name!r} stopped before its first scale was saved; "
                           f"start a new training instead")
+        self.check_idle()
         self._spawn(run_dir, ["train", "--resume", "--out", str(run_dir)])
 
     def _spawn(self, run_dir: Path, argv: list[str]) -> None:
@@ -258,6 +297,64 @@ class Workers:
                 worker.kill()
                 worker.wait()
 
+    # --- what the page shows of a run ------------------------------------------------------
+
+    def form(self, name: str) -> dict:
+        """The Train form of a run: {"file_name", "preset", "mode", "settings", "seed"} from the
+        run config (any finished scale) and the web app's form.json; keys unknown are absent.
+        Never raises for a damaged file (that run's form is then what is known)."""
+        run_dir = self.path(name)
+        form: dict = {}
+        try:
+            saved = read_json(run_dir / FORM_NAME, "a Train form", UIError)
+            if isinstance(saved, dict):
+                form = {k: v for k, v in saved.items()
+                        if k in ("file_name", "preset", "mode", "settings", "seed")}
+        except (SinGANError, OSError):
+            pass
+        if not isinstance(form.get("settings"), dict):
+            form.pop("settings", None)
+        if not isinstance(form.get("file_name"), str):
+            form.pop("file_name", None)
+        if (run_dir / CONFIG_NAME).is_file():
+            try:
+                info = read_run_info(run_dir)
+            except (SinGANError, OSError):
+                return form
+            config = info["config"]
+            form["mode"] = config.mode
+            form["config"] = config
+            form["sizes"] = info["sizes"]
+            for key in ("preset", "seed"):
+                if key in info:
+                    form[key] = info[key]
+            if "file_name" not in form and isinstance(info.get("image"), dict):
+                form["file_name"] = Path(str(info["image"].get("source", ""))).name or None
+        return form
+
+    def row(self, name: str) -> dict:
+        """One row of the runs table: name, state, status, percent, size ("WxH" of the finest
+        scale, or of the image), preset, date (the folder's time, "YYYY-MM-DD HH:MM"), preview
+        (the latest preview's path or None)."""
+        st = self.status(name)
+        form = self.form(name)
+        run_dir = self.path(name)
+        size = ""
+        if form.get("sizes"):
+            h, w = form["sizes"][-1]
+            size = f"{w}x{h}"
+        p = st.progress
+        percent = 100.0 if st.has_model else (p.percent or 0.0)
+        try:
+            date = time.strftime("%Y-%m-%d %H:%M", time.localtime(run_dir.stat().st_mtime))
+        except OSError:
+            date = ""
+        preview = latest_preview(run_dir)
+        return {"name": name, "state": st.state, "status": STATE_WORDS.get(st.state, st.state),
+                "percent": round(percent, 1), "size": size, "preset": form.get("preset", ""),
+                "date": date, "preview": str(preview) if preview else None,
+                "file_name": form.get("file_name") or ""}
+
     # --- outputs and model zips -------------------------------------------------------------
 
     def outputs(self, name: str) -> Path:
@@ -272,6 +369,11 @@ class Workers:
         except FileExistsError:
             raise UIError(f"{name}/{OUTPUTS_DIR} is not a folder") from None
         return out
+
+    def outputs_folder(self, name: str) -> Path:
+        """Where run `name` keeps its outputs, without creating it (a training refuses a folder
+        without a model that holds anything but its own files)."""
+        return self.path(name) / OUTPUTS_DIR
 
     def export_model(self, name: str) -> Path:
         """Zip the model files of a finished run (`layout.MODEL_FILES`); returns the zip's path."""
@@ -306,6 +408,11 @@ class Workers:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+STATE_WORDS = {"starting": "starting", "running": "training", "done": "trained",
+               "ready": "model ready", "interrupted": "stopped", "lost": "worker ended",
+               "failed": "failed"}
+
+
 def progress_text(st: RunStatus) -> str:
     """One or two lines of Markdown describing a run's state."""
     p = st.progress
@@ -315,7 +422,7 @@ def progress_text(st: RunStatus) -> str:
     if st.state == "running":
         left = f", about {_duration(p.eta)} left" if p.eta is not None else ""
         iters = p.iters if p.iters is not None else "?"
-        return (f"**{st.name}**: training scale {(p.scale or 0) + 1} of {n}, iteration "
+        return (f"**{st.name}**: training {scale_label(p.scale or 0, n)}, iteration "
                 f"{p.iteration or 0} of {iters} ({p.percent or 0:.0f}%{left})")
     if st.state == "done":
         return f"**{st.name}**: trained, {n} scales in {_duration(p.elapsed or 0)}"
