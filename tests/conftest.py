@@ -179,3 +179,14 @@ def ui_server(tmp_path_factory):
     finally:
         workers.close()
         app.close()
+
+
+@pytest.fixture
+def fixed_throughput(monkeypatch):
+    """Time estimates without the measured warm-up (a fixed throughput): fast and the same on
+    every machine, for tests of what is shown rather than of the measurement."""
+    from singan.training import Throughput, estimate
+
+    rate = Throughput(fixed=0.01, per_work=1e-8)
+    monkeypatch.setattr(estimate, "measure_throughput", lambda config, device="cpu": rate)
+    return rate
