@@ -405,3 +405,14 @@ def test_launch_installs_the_guard_and_says_what_0000_answers(monkeypatch, tmp_p
     with pytest.warns(InputNotice, match="every address.*any IP address.*DNS rebinding"):
         ui_app.launch(blocks, tmp_path, host="0.0.0.0", port=7999)
     assert seen["app_kwargs"]["middleware"][0].kwargs["rule"].any_ip
+
+
+def test_preset_list_says_what_each_preset_is_for_and_its_time(fixed_throughput):
+    """The Train tab's preset list describes every preset as `singan train --help` does (one
+    function, `training.describe_presets`)."""
+    from singan.training import describe_presets
+    from singan.ui.app import preset_info
+
+    text = preset_info("cpu")
+    for name, info in describe_presets("cpu").items():
+        assert f"{name}: {info.describe()}" in text
