@@ -262,17 +262,18 @@ PRESETS: dict[str, SinGANConfig] = {
                          iters=150),
     "fast": SinGANConfig(norm="none", base_channels=32, max_channels=32, crop_size=48,
                          iters=1000, iters_finest=500, prev_pool=64, noise_amp_scale=0.05),
+    # A first look in about 3 minutes on a 2-core CPU (the README's first command): `fast`'s
+    # recipe on a 160-px image with fewer iterations, 450 -> 225 (docs/benchmarks.md, "The
+    # quick preset": the best of the recipes measured for that budget).
+    "quick": SinGANConfig(max_size=160, norm="none", base_channels=32, max_channels=32,
+                          crop_size=48, iters=450, iters_finest=225, prev_pool=64,
+                          noise_amp_scale=0.05),
     # ConSinGAN's published defaults (../shared/docs/consingan-facts.md): 6 stages, 64 channels,
     # 3 conv blocks per stage, LeakyReLU 0.05, no normalisation, 3 stages learning together with
     # learning rates x0.1 per stage down, 2000 iterations per stage; the rest as SinGAN.
     "consingan": SinGANConfig(arch="consingan", num_stages=6, base_channels=64, max_channels=64,
                               num_layers=3, norm="none", leaky_slope=0.05, train_depth=3,
                               lr_scale=0.1, iters=2000),
-    # A first look in about 3 minutes on a 2-core CPU (the README's first command): `fast`'s
-    # recipe on a 160-px image with fewer iterations (docs/benchmarks.md, "The quick preset").
-    "quick": SinGANConfig(max_size=160, norm="none", base_channels=32, max_channels=32,
-                          crop_size=48, iters=400, iters_finest=200, prev_pool=64,
-                          noise_amp_scale=0.05),
 }
 
 # What each preset is for, one line each: `singan train --help` and the web app's preset list
@@ -280,7 +281,7 @@ PRESETS: dict[str, SinGANConfig] = {
 PRESET_PURPOSES: dict[str, str] = {
     "paper": "the SinGAN paper's settings, the best quality: for a GPU",
     "fast": "most of paper's quality for a small share of its time: a full training on a CPU",
-    "quick": "a first look: fast's recipe at 160 px with fewer iterations",
+    "quick": "a first look: fast's recipe at 160 px, 450 -> 225 iterations per scale",
     "tiny": "a smoke test: 64 px, narrow networks, few iterations (the tests)",
     "consingan": "ConSinGAN's published settings (one growing generator)",
 }
