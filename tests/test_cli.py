@@ -197,8 +197,9 @@ def test_train_out_defaults_to_runs_and_the_image_stem(tmp_path, monkeypatch, ti
 
 def test_scales_are_numbered_from_0_to_the_finest(tmp_path, img, capsys):
     """One numbering: `scale k/F`, 0 = coarsest, F = N - 1, in the bar, log.txt and resume."""
-    from singan.cli.progress import resume_message
+    from singan.cli.progress import TrainingBar, resume_message
     from singan.run import RunStart, load
+    from singan.training import Progress
 
     run = tmp_path / "r"
     args = [a for a in TINY if a != "--quiet"]
@@ -206,8 +207,14 @@ def test_scales_are_numbered_from_0_to_the_finest(tmp_path, img, capsys):
     err = capsys.readouterr().err
     model = load(run)
     n = model.num_scales
-    assert f"scale 0/{n - 1} it 1/3" in err and f"scale {n - 1}/{n - 1} it" in err
-    assert f"/{n} it" not in err
+    assert f"scale {n - 1}/{n - 1} it" in err and f"/{n} it" not in err
+    bar = TrainingBar(RunStart(run, model, 0, False), quiet=False)
+    try:
+        bar.update(Progress(scale=0, num_scales=n, iteration=1, iters=3, elapsed=0.0,
+                            percent=1.0))
+        assert bar.bar.desc == "scale 0/%d it 1/3" % (n - 1)
+    finally:
+        bar.close()
     log = (run / "log.txt").read_text()
     assert all(f"scale {k}/{n - 1} (" in log for k in range(n))
     message = resume_message("cpu")(RunStart(run, model, 2, True))

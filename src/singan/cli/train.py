@@ -105,7 +105,9 @@ class PresetsHelp(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         try:
-            presets = preset_lines(resolve_device("auto"))
+            # --device and --threads given before --help count (argparse has read them)
+            presets = preset_lines(resolve_device(getattr(namespace, "device", None) or "auto",
+                                                  getattr(namespace, "threads", None)))
         except Exception as e:  # noqa: BLE001 - the help must show whatever the machine does
             presets = "presets: " + ", ".join(PRESETS) + f" (no time estimate here: {e})\n"
         parser.epilog = f"{presets}\n{EXAMPLES}"
