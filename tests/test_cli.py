@@ -212,7 +212,7 @@ def test_scales_are_numbered_from_0_to_the_finest(tmp_path, img, capsys):
     try:
         bar.update(Progress(scale=0, num_scales=n, iteration=1, iters=3, elapsed=0.0,
                             percent=1.0))
-        assert bar.bar.desc == "scale 0/%d it 1/3" % (n - 1)
+        assert bar.bar.desc == f"scale 0/{n - 1} it 1/3"
     finally:
         bar.close()
     log = (run / "log.txt").read_text()
