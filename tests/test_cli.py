@@ -365,6 +365,8 @@ def test_resume_says_which_settings_it_ignores(tiny_run, tmp_path, img, capsys):
 def test_resume_refuses_dry_run(tiny_run, tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tiny_run), "-n"]) == 2
     assert "--dry-run" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(tiny_run), "--json"]) == 2
+    assert "--json" in capsys.readouterr().err
 
 
 # --- the default thread count -----------------------------------------------------------------

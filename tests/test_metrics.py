@@ -333,6 +333,19 @@ def test_eval_compares_at_the_samples_size_by_default(images, tmp_path, landscap
     assert "differ in size" in capsys.readouterr().err
 
 
+def test_eval_never_stretches_the_real_image_to_another_aspect(images, tmp_path, landscape,
+                                                                capsys):
+    real, _ = images
+    save_image(resize(landscape, size=(48, 128))[0], tmp_path / "wide.png")  # twice as wide
+    assert main(["eval", str(real / "0.png"), str(tmp_path / "wide.png"), "--metric", "swd",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    out, err = json.loads(captured.out), captured.err
+    assert "another aspect ratio" in err and "128x48, against 64x48" in err
+    want = swd(load_image(real / "0.png"), load_image(tmp_path / "wide.png"))[0]
+    assert out["swd"]["values"][0] == pytest.approx(want)
+
+
 def test_eval_text_says_how_to_read_the_figures(images, capsys):
     real, fake = images
     assert main(["eval", str(real / "1.png"), str(fake / "1"), "--metric", "swd,diversity"]) == 0

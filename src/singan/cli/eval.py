@@ -192,10 +192,12 @@ def load_real(group: Group) -> torch.Tensor:
     return images.load_image(group.real)
 
 
-def _pair_sizes(group: Group, real: torch.Tensor, how: str,
-                resized: list[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _pair_sizes(group: Group, real: torch.Tensor, how: str, resized: list[str],
+                kept: list[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(reals, samples) as (1, 3, H, W) and (3, H, W) tensors, one real per sample, at the size
-    `how` says (`SIZES`); every resize is noted in `resized`."""
+    `how` says (`SIZES`); every resize is noted in `resized`, and in `kept` the samples of
+    another aspect ratio than their real image, which --size samples compares at their own
+    sizes (stretching the real image would change its patches)."""
     size = tuple(real.shape[-2:])
     reals, fakes, cache = [], [], {}
     for f in group.fakes:
@@ -205,6 +207,8 @@ def _pair_sizes(group: Group, real: torch.Tensor, how: str,
         if own != size and how == "real":
             resized.append(f"sample {f} {own[1]}x{own[0]} -> {size[1]}x{size[0]}")
             x = resize(x, size=size)
+        elif own != size and how == "samples" and not _same_aspect(own, size):
+            kept.append(f"{f} ({own[1]}x{own[0]}, against {size[1]}x{size[0]})")
         elif own != size and how == "samples":
             if own not in cache:
                 resized.append(f"real {_name(group)} {size[1]}x{size[0]} -> {own[1]}x{own[0]}")
@@ -213,6 +217,13 @@ def _pair_sizes(group: Group, real: torch.Tensor, how: str,
         reals.append(r)
         fakes.append(x[0])
     return reals, fakes
+
+
+ASPECT_TOLERANCE = 0.05  # relative difference of width / height still called the same aspect
+
+
+def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return abs((a[1] / a[0]) / (b[1] / b[0]) - 1) <= ASPECT_TOLERANCE
 
 
 def _name(group: Group) -> str:
@@ -250,8 +261,9 @@ def run(args: argparse.Namespace) -> int:
     values: dict[str, list[float]] = {m: [] for m in metrics}
     files: dict[str, list[str]] = {m: [] for m in metrics}
     resized: list[str] = []
+    kept: list[str] = []
     for g in groups:
-        reals, fakes = _pair_sizes(g, load_real(g), args.size, resized)
+        reals, fakes = _pair_sizes(g, load_real(g), args.size, resized, kept)
         reals, fakes = [r.to(device) for r in reals], [x.to(device) for x in fakes]
         chosen = [m for m in metrics if m != "diversity" or len(fakes) >= 2]
         if "diversity" in chosen and len({tuple(x.shape) for x in fakes}) > 1:
@@ -279,6 +291,10 @@ def run(args: argparse.Namespace) -> int:
                  "real": "--size samples resizes the real image to the samples instead"}
         more = f" and {len(resized) - 1} more" if len(resized) > 1 else ""
         say(f"note: {what}: {resized[0]}{more}; {other[args.size]}", args.quiet)
+    if kept:
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        say(f"note: samples of another aspect ratio than their real image are compared at their "
+            f"own size (the real image is not stretched): {kept[0]}{more}", args.quiet)
 
     report = {m: dict(summarize(values[m]), files=files[m]) for m in metrics}
     if "sifid" in report:

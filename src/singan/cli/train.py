@@ -176,9 +176,9 @@ def plan_table(config, preset: str, image_size: tuple[int, int], device: torch.d
 def _resume(args: argparse.Namespace, out: Path) -> int:
     if args.force:
         raise CommandError("--resume and --force cannot be used together")
-    if args.dry_run:
-        raise CommandError("--dry-run shows the plan of a new training; it does not go with "
-                           "--resume")
+    if args.dry_run or args.json:
+        raise CommandError("--dry-run (and --json) show the plan of a new training; they do not "
+                           "go with --resume")
     ignored = _ignored_on_resume(args)
     if ignored:
         say(f"note: resuming {out} with its own settings; {', '.join(ignored)} ignored",
