@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 import statistics
 import zipfile
@@ -356,20 +357,22 @@ def test_eval_text_says_how_to_read_the_figures(images, capsys):
 
 
 def test_eval_takes_a_run_folder_as_the_real_image(tiny_run, tmp_path, capsys):
-    """`singan eval RUN RUN/samples`: the real image is the run's training image at the model's
-    size, the same figures as that image given as a file."""
+    """`singan eval RUN [RUN/samples]`: the real image is the run's training image at the
+    model's size, the same figures as that image given as a file; the samples default to
+    RUN/samples, where `singan sample RUN` writes them."""
     from singan.run import load
 
-    assert main(["sample", str(tiny_run), "--num", "3", "--out", str(tmp_path / "s"),
-                 "--quiet"]) == 0
-    by_run = run_json([tiny_run, tmp_path / "s", "--metric", "swd,diversity"], capsys)
-    model = load(tiny_run)
-    save_image(model.reals[-1][0], tmp_path / "real.png")
-    by_file = run_json([tmp_path / "real.png", tmp_path / "s", "--metric", "swd,diversity"],
-                       capsys)
-    assert by_run["swd"]["values"] == pytest.approx(by_file["swd"]["values"], abs=1e-2)
-    assert by_run["diversity"]["values"] == pytest.approx(by_file["diversity"]["values"],
-                                                          abs=1e-2)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["sample", str(run), "--num", "3", "--quiet"]) == 0
+    metrics = ["--metric", "swd,diversity"]
+    by_run = run_json([run, run / "samples", *metrics], capsys)
+    assert run_json([run, *metrics], capsys) == by_run
+    save_image(load(run).reals[-1][0], tmp_path / "real.png")
+    by_file = run_json([tmp_path / "real.png", run / "samples", *metrics], capsys)
+    for m in ("swd", "diversity"):  # the file is the same image rounded to 8 bits
+        assert by_run[m]["values"] == pytest.approx(by_file[m]["values"], abs=1e-2)
+    assert "give the samples" in eval_error([tmp_path / "real.png"], capsys)
 
 
 def eval_error(argv, capsys) -> str:

@@ -416,3 +416,15 @@ def test_preset_list_says_what_each_preset_is_for_and_its_time(fixed_throughput)
     text = preset_info("cpu")
     for name, info in describe_presets("cpu").items():
         assert f"{name}: {info.describe()}" in text
+
+
+def test_train_tab_default_preset_and_its_description(ui_server):
+    """The Train tab starts at `singan train`'s default preset (config.DEFAULT_PRESET, the one
+    place it is set) and its list says what every preset is for and how long it takes here."""
+    from singan.config import DEFAULT_PRESET, PRESET_PURPOSES
+
+    found = [c["props"] for c in ui_server.app.config["components"]
+             if c.get("props", {}).get("elem_id") == "train-preset"]
+    assert len(found) == 1 and found[0]["value"] == DEFAULT_PRESET
+    assert all(f"{name}: {purpose}; about " in found[0]["info"]
+               for name, purpose in PRESET_PURPOSES.items())

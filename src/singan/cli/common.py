@@ -22,6 +22,10 @@ from ..budget import MAX_PIXELS, MAX_PIXELS_ENV
 from ..config import DEFAULT_PRESET, FIELD_BOUNDS, PRESETS, SinGANConfig, field_help
 from ..errors import CommandError
 
+# The folder of a run that `singan sample RUN` writes into and `singan eval RUN` reads.
+SAMPLES_DIR = "samples"
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter,
                     argparse.ArgumentDefaultsHelpFormatter):
     """Keeps the examples' line breaks and shows defaults (but not "None" or a flag's False)."""

@@ -33,7 +33,7 @@ from ..metrics.inception import FID_PACKAGE
 from ..resize import resize
 from ..run import load
 from ..run.layout import has_config
-from .common import HelpFormatter, add_device_args, resolve_device, say
+from .common import SAMPLES_DIR, HelpFormatter, add_device_args, resolve_device, say
 from .failures import GPU, MAIN
 
 OOM_ADVICE = {GPU: "evaluate smaller samples or fewer at a time, or use --device cpu",
@@ -41,7 +41,7 @@ OOM_ADVICE = {GPU: "evaluate smaller samples or fewer at a time, or use --device
 
 EXAMPLES = """\
 examples:
-  singan eval runs/photo runs/photo/samples         # a run's training image, its samples
+  singan eval runs/photo                            # a run's training image, runs/photo/samples
   singan eval photo.jpg samples/                    # one real image, a folder of samples
   singan eval photo.jpg s1.png s2.png --metric swd  # no weights needed for swd and diversity
   singan eval real/ fake/ --json                    # folders paired by file name
@@ -70,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("real", help="real image, a folder of real images, or a run folder (its "
                                 "training image at the model's size)")
-    p.add_argument("fake", nargs="+",
-                   help="sample images or folders of them (with a real folder: one folder)")
+    p.add_argument("fake", nargs="*",
+                   help="sample images or folders of them (with a real folder: one folder; with "
+                        "a run folder, default: RUN/samples)")
     p.add_argument("--metric", default="all",
                    help="comma-separated subset of sifid,swd,diversity; all = the three, "
                         "diversity only where a real image has several samples")
@@ -161,6 +162,10 @@ def _pair_folders(real_dir: Path, fake_dir: Path) -> list[Group]:
 def collect(real: str, fakes: list[str]) -> list[Group]:
     """The real image(s) and their samples from the command line."""
     real_path = Path(real)
+    if real_path.is_dir() and has_config(real_path) and not fakes:
+        fakes = [str(real_path / SAMPLES_DIR)]  # where `singan sample RUN` writes them
+    if not fakes:
+        raise CommandError("give the samples to evaluate (image files or folders of them)")
     if real_path.is_dir() and has_config(real_path):  # a run folder: its training image
         return [Group(real_path, [f for fake in fakes for f in _expand(Path(fake))], run=True)]
     if real_path.is_dir():

@@ -15,7 +15,7 @@ from ..pyramid import PyramidGeometry
 from ..run import RunStart
 from ..training import Progress, RateClock, expected_work, format_duration
 from ..training.progress import percent_done, scale_label
-from .common import GracefulStop, say
+from .common import SAMPLES_DIR, GracefulStop, say
 
 # train(callback, on_start) -> the trained model: a call of train_run or resume_run.
 Train = Callable[[Callable[[Progress], None], Callable[[RunStart], None]], SinGAN]
@@ -136,7 +136,7 @@ def run_training(train: Train, args: argparse.Namespace, out: Path,
     _close(state)
     if "t0" in state:
         say(f"done in {time.perf_counter() - state['t0']:.0f} s; sample with `singan sample "
-            f"{out}` (8 samples into {out / 'samples'})", args.quiet)
+            f"{out}` (8 samples into {out / SAMPLES_DIR})", args.quiet)
     return model
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..files import atomic_write
 from ..run import load
-from .common import HelpFormatter, check_free, path_arg, resolve_device, say
+from .common import SAMPLES_DIR, HelpFormatter, check_free, path_arg, resolve_device, say
 from .sampling import OOM_ADVICE, add_sample_args, write_samples  # noqa: F401 (the CLI's advice)
 
 EXAMPLES = """\
@@ -26,7 +26,6 @@ examples:
   singan sample runs/photo --height 300 --width 500 --seed 42 --out big.png   # one file
 """
 
-SAMPLES_DIR = "samples"
 DEFAULT_NUM = 8
 SHEET_NAME = "index.html"  # the contact sheet of a folder of samples
 SHEET_MARK = '<meta name="generator" content="singan sample">'  # a sheet singan may rewrite
