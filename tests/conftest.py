@@ -11,6 +11,10 @@ import torch
 
 import singan
 from singan import images
+from singan.training import Throughput
+
+# The throughput of time estimates in tests that show them (no measured warm-up).
+FIXED_RATE = Throughput(fixed=0.01, per_work=1e-8)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -170,7 +174,11 @@ def ui_server(tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("ui-runs")
     workers = Workers(runs, "cpu", threads=1)
-    app = build_app(runs, "cpu", workers=workers)
+    from singan.training import estimate
+
+    with pytest.MonkeyPatch.context() as mp:  # the preset list's times: no warm-up here
+        mp.setattr(estimate, "measure_throughput", lambda config, device="cpu": FIXED_RATE)
+        app = build_app(runs, "cpu", workers=workers)
     port = _free_port()
     launch(app, runs, port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -179,3 +187,14 @@ def ui_server(tmp_path_factory):
     finally:
         workers.close()
         app.close()
+
+
+@pytest.fixture
+def fixed_throughput(monkeypatch):
+    """Time estimates without the measured warm-up (a fixed throughput): fast and the same on
+    every machine, for tests of what is shown rather than of the measurement."""
+    from singan.training import estimate
+
+    monkeypatch.setattr(estimate, "measure_throughput", lambda config, device="cpu": FIXED_RATE)
+    return FIXED_RATE
+

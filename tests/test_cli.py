@@ -14,6 +14,12 @@ TINY = ["--preset", "tiny", "--max-size", "32", "--min-size", "16", "--base-chan
         "--max-channels", "8", "--iters", "3", "--quiet", "--device", "cpu"]
 
 
+@pytest.fixture(autouse=True)
+def _no_warmup(fixed_throughput):
+    """Dry runs and `train --help` estimate times from a fixed throughput here (the measured
+    warm-up is tested in test_estimate.py)."""
+
+
 @pytest.fixture
 def img(tmp_path, tiny_image):
     path = tmp_path / "img.png"
@@ -136,6 +142,128 @@ def test_help_has_examples(capsys):
         assert "examples:" in capsys.readouterr().out
 
 
+def test_train_help_describes_every_setting_and_preset(capsys):
+    """Every setting has its own line of help, the same text as the config's documentation
+    (one source: the field's `_setting`), and every preset its purpose and time here."""
+    from singan.config import PRESET_PURPOSES, SINGAN_FIELDS, SinGANConfig, field_help
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "see SinGANConfig" not in text
+    for name in SINGAN_FIELDS:
+        if name != "mode":
+            flag = "--" + name.replace("_", "-")
+            assert f"{flag} " in text and field_help(name) in text, name
+        assert field_help(name) in " ".join(SinGANConfig.__doc__.split())
+    for name, purpose in PRESET_PURPOSES.items():
+        assert f"{name} {purpose}; about " in text
+    assert "warm-up measured just now" in text
+
+
+def test_train_help_does_not_measure_for_other_commands(monkeypatch):
+    """The warm-up runs for `train --help` only, never when a command is parsed."""
+    from singan.training import estimate
+
+    def boom(*a, **k):
+        raise AssertionError("measured")
+
+    monkeypatch.setattr(estimate, "measure_throughput", boom)
+    from singan.cli import build_parser
+
+    build_parser().parse_args(["train", "--preset", "tiny"])
+
+
+# --- the defaults people expect (issue 19) -----------------------------------------------------
+
+
+def test_train_out_defaults_to_runs_and_the_image_stem(tmp_path, monkeypatch, tiny_image,
+                                                       capsys):
+    monkeypatch.chdir(tmp_path)
+    images.save_image(tiny_image[0], tmp_path / "stone.png")
+    args = [a for a in TINY if a != "--quiet"]
+    assert main(["train", "stone.png", *args]) == 0
+    err = capsys.readouterr().err
+    assert "run folder runs/stone" in err and "singan sample runs/stone`" in err
+    assert (tmp_path / "runs" / "stone" / "config.json").is_file()
+    before = (tmp_path / "runs" / "stone" / "model.safetensors").read_bytes()
+    assert main(["train", "stone.png", *TINY]) == 2  # the usual refusal to overwrite
+    assert "runs/stone already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "stone" / "model.safetensors").read_bytes() == before
+    assert main(["train", "stone.png", "--resume", "--quiet"]) == 0  # the same folder
+    assert "ignored" not in capsys.readouterr().err
+    assert main(["train", *TINY]) == 0  # the embedded image
+    assert (tmp_path / "runs" / "default" / "config.json").is_file()
+
+
+def test_scales_are_numbered_from_0_to_the_finest(tmp_path, img, capsys):
+    """One numbering: `scale k/F`, 0 = coarsest, F = N - 1, in the bar, log.txt and resume."""
+    from singan.cli.progress import TrainingBar, resume_message
+    from singan.run import RunStart, load
+    from singan.training import Progress
+
+    run = tmp_path / "r"
+    args = [a for a in TINY if a != "--quiet"]
+    assert main(["train", str(img), "--out", str(run), *args]) == 0
+    err = capsys.readouterr().err
+    model = load(run)
+    n = model.num_scales
+    assert f"scale {n - 1}/{n - 1} it" in err and f"/{n} it" not in err
+    bar = TrainingBar(RunStart(run, model, 0, False), quiet=False)
+    try:
+        bar.update(Progress(scale=0, num_scales=n, iteration=1, iters=3, elapsed=0.0,
+                            percent=1.0))
+        assert bar.bar.desc == f"scale 0/{n - 1} it 1/3"
+    finally:
+        bar.close()
+    log = (run / "log.txt").read_text()
+    assert all(f"scale {k}/{n - 1} (" in log for k in range(n))
+    message = resume_message("cpu")(RunStart(run, model, 2, True))
+    assert f"at scale 2/{n - 1} (2 of {n} scales saved)" in message
+
+
+def test_sample_defaults_to_run_samples_with_a_contact_sheet(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["sample", str(run), "--num", "2"]) == 0
+    out = run / "samples"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "seed0000.png",
+                                                     "seed0001.png"]
+    assert f"open {out / 'index.html'}" in capsys.readouterr().err
+    sheet = (out / "index.html").read_text()
+    w, h = Image.open(out / "seed0000.png").size
+    assert 'src="seed0000.png"' in sheet and 'src="seed0001.png"' in sheet
+    assert f"seed 1, {w}x{h} px" in sheet
+    assert main(["sample", str(run), "--num", "2", "--quiet"]) == 2  # no overwriting
+    assert main(["sample", str(run), "--num", "1", "--seed", "5", "--quiet"]) == 0
+    assert 'src="seed0005.png"' in (out / "index.html").read_text()  # the sheet shows all
+    # A user's own index.html is never replaced.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("my page")
+    assert main(["sample", str(run), "--num", "1", "--out", str(mine)]) == 0
+    assert (mine / "index.html").read_text() == "my page"
+    assert "open" not in capsys.readouterr().err
+    # Samples are what `singan eval` reads from the folder: the sheet is not an image.
+    assert main(["eval", str(run), str(out), "--metric", "swd"]) == 0
+
+
+def test_sample_out_file_writes_that_file(tiny_run, tmp_path, capsys):
+    x = tmp_path / "x.png"
+    assert main(["sample", str(tiny_run), "--out", str(x), "--seed", "3", "--quiet"]) == 0
+    assert x.is_file()
+    assert main(["sample", str(tiny_run), "--num", "1", "--seed", "3", "--out",
+                 str(tmp_path / "d"), "--quiet"]) == 0
+    assert x.read_bytes() == (tmp_path / "d" / "seed0003.png").read_bytes()
+    assert main(["sample", str(tiny_run), "--out", str(x)]) == 2
+    assert "exists; use --force" in capsys.readouterr().err
+    assert main(["sample", str(tiny_run), "--out", str(x), "--force", "--quiet"]) == 0
+    y = tmp_path / "y.png"
+    assert main(["sample", str(tiny_run), "--out", str(y), "--num", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names one image file but --num is 3" in err
+    assert not y.exists()
+
+
 def test_cudnn_benchmark_only_on_cuda(tmp_path, img, monkeypatch):
     """--cudnn-benchmark (default on) turns cuDNN's algorithm timing on for CUDA devices only;
     training on the CPU leaves it off, and --no-cudnn-benchmark turns it off on CUDA too."""
@@ -158,10 +286,33 @@ def test_cudnn_benchmark_only_on_cuda(tmp_path, img, monkeypatch):
 
 
 def test_dry_run_prints_config(tmp_path, capsys, img):
-    assert main(["train", str(img), "--out", str(tmp_path / "r"), "--dry-run", "--iters", "7", "--min-size", "16",
-                 "--device", "cpu"]) == 0
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), "--dry-run", "--iters", "7",
+                 "--min-size", "16", "--device", "cpu", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["config"]["iters"] == 7 and info["sizes"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_dry_run_prints_a_table_of_scales(tmp_path, capsys, img, fixed_throughput):
+    from singan.training import estimate_scales
+
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), "-n", "--iters", "7",
+                 "--min-size", "16", "--device", "cpu", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    config = singan.make_config("paper", iters=7, min_size=16)
+    scales = estimate_scales(config, (24, 32), throughput=fixed_throughput)
+    last = len(scales) - 1
+    assert len(lines) == len(scales) + 4  # title, header, a row per scale, total, note
+    assert lines[1].split() == ["scale", "size", "(WxH)", "width", "iters", "time", "memory"]
+    for s, line in zip(scales, lines[2:]):
+        assert line.split()[:4] == [f"{s.scale}/{last}", f"{s.size[1]}x{s.size[0]}",
+                                    str(s.channels), "7"]
+    assert lines[-2].startswith("all") and "peak" in lines[-2]
+    assert "warm-up" in lines[-1] and "--json" in lines[-1]
+    assert not (tmp_path / "r").exists()
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), "--json", *TINY]) == 2
+    assert "--json goes with --dry-run" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
@@ -214,6 +365,8 @@ def test_resume_says_which_settings_it_ignores(tiny_run, tmp_path, img, capsys):
 def test_resume_refuses_dry_run(tiny_run, tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tiny_run), "-n"]) == 2
     assert "--dry-run" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(tiny_run), "--json"]) == 2
+    assert "--json" in capsys.readouterr().err
 
 
 # --- the default thread count -----------------------------------------------------------------

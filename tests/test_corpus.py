@@ -60,7 +60,8 @@ def test_image_cases_through_train(corpus, tmp_path, capsys, name):
     out = tmp_path / "run"
     before = snapshot(path)
     if case.expect is None:
-        rc, err = run_cli(["train", str(path), "--out", str(out), "--dry-run"] + TINY, capsys)
+        rc, err = run_cli(["train", str(path), "--out", str(out), "--dry-run", "--json"] + TINY,
+                          capsys)
         assert rc == 0, err
         assert (case.notice or "note:") in err if case.notice else "note:" not in err
         with warnings.catch_warnings(record=True) as caught:

@@ -54,7 +54,8 @@ def test_training_refused_when_the_memory_estimate_exceeds_what_is_free(
 
 
 def test_dry_run_reports_the_memory_estimate(img, tmp_path, capsys):
-    assert main(["train", str(img), "--out", str(tmp_path / "r"), "--dry-run"] + TINY) == 0
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), "--dry-run", "--json"]
+                + TINY) == 0
     info = json.loads(capsys.readouterr().out)
     config = singan.make_config("tiny", max_size=32, min_size=16, base_channels=8,
                                 max_channels=8, iters=1)

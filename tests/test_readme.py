@@ -31,9 +31,17 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_main_job(tmp_path, monkeypatch):
-    """Run the singan commands of the first block exactly as written (without the install)."""
+    """Run the singan commands of the first block exactly as written (without the install), with
+    its preset shrunk so that it takes a second: the run in runs/default, 8 samples and their
+    contact sheet in runs/default/samples."""
+    from singan import config
+
     monkeypatch.chdir(tmp_path)
     commands = [c.strip() for c in bash_blocks()[0].split("&&")]
+    preset = shlex.split(next(c for c in commands if " train " in f" {c} "))
+    name = preset[preset.index("--preset") + 1]
+    small = config.PRESETS[name].replace(iters=2, iters_finest=0, max_size=40, prev_pool=2)
+    monkeypatch.setitem(config.PRESETS, name, small)
     ran = 0
     for c in commands:
         argv = shlex.split(c)
@@ -41,9 +49,26 @@ def test_readme_main_job(tmp_path, monkeypatch):
             assert main(argv[1:] + ["--quiet"]) == 0
             ran += 1
     assert ran == 2
-    samples = sorted((tmp_path / "runs" / "demo" / "samples").glob("*.png"))
+    samples = sorted((tmp_path / "runs" / "default" / "samples").glob("*.png"))
     assert len(samples) == 8
     assert Image.open(samples[0]).size[0] > 0
+    sheet = tmp_path / "runs" / "default" / "samples" / "index.html"
+    assert all(f'src="{p.name}"' in sheet.read_text() for p in samples)
+
+
+def test_readme_first_command_shows_160_px_samples():
+    """The first command's preset gives samples of at least 160 px on the long side (the
+    embedded image is 256x192), and the README says where the contact sheet is."""
+    import singan
+    from singan import config
+    from singan.pyramid import geometry_for
+
+    run = shlex.split(bash_blocks()[0].split("&&")[2].strip())
+    assert run[1:3] == ["train", "--preset"] and "--out" not in run
+    preset = config.PRESETS[run[3]]
+    h, w = geometry_for(preset, *singan.default_image().size[::-1]).sizes[-1]
+    assert max(h, w) >= 160
+    assert "runs/default/samples/index.html" in (ROOT / "README.md").read_text()
 
 
 def test_readme_python_example(tmp_path, monkeypatch):

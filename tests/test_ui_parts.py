@@ -436,3 +436,26 @@ def test_outputs_are_never_overwritten_and_their_records_are_checked(tmp_path):
     assert outputs.shown_file(newest).name.startswith("edit_scale1-")
     assert outputs.describe(newest).startswith("edit: ")
     assert not any(p.name.endswith(".tmp") for p in folder.iterdir())
+
+
+def test_preset_list_says_what_each_preset_is_for_and_its_time(fixed_throughput):
+    """The Train tab's preset list describes every preset as `singan train --help` does (one
+    function, `training.describe_presets`)."""
+    from singan.training import describe_presets
+    from singan.ui.app import preset_info
+
+    text = preset_info("cpu")
+    for name, info in describe_presets("cpu").items():
+        assert f"{name}: {info.describe()}" in text
+
+
+def test_train_tab_default_preset_and_its_description(ui_server):
+    """The Train tab starts at `singan train`'s default preset (config.DEFAULT_PRESET, the one
+    place it is set) and its list says what every preset is for and how long it takes here."""
+    from singan.config import DEFAULT_PRESET, PRESET_PURPOSES
+
+    found = [c["props"] for c in ui_server.app.config["components"]
+             if c.get("props", {}).get("elem_id") == "train-preset"]
+    assert len(found) == 1 and found[0]["value"] == DEFAULT_PRESET
+    assert all(f"{name}: {purpose}; about " in found[0]["info"]
+               for name, purpose in PRESET_PURPOSES.items())

@@ -140,13 +140,13 @@ POOL_CHUNK_FLOATS = 1 << 26
 POOL_CHAIN_ACTS = 4.5
 
 
-def training_memory(config: Any, sizes: list[tuple[int, int]], image_pixels: int = 0) -> int:
-    """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates;
-    scales larger than `crop_size` train on crops of that side; a `prev_pool` of random inputs
-    is held at full size), plus the full-size image of `image_pixels` kept meanwhile."""
+def training_memory_per_scale(config: Any, sizes: list[tuple[int, int]]) -> list[int]:
+    """Estimated peak bytes while each scale of a pyramid of `sizes` trains (scales larger than
+    `crop_size` train on crops of that side; a `prev_pool` of random inputs is held at full
+    size), the fixed base included."""
     c, p = config, config.pad
     crop = c.crop_size or 1 << 30
-    peak = 0
+    out = []
     for n, (h, w) in enumerate(sizes):
         acts = (min(h, crop) + 2 * p) * (min(w, crop) + 2 * p) * c.channels(n) * c.num_layers
         depth = min(c.train_depth, n + 1)
@@ -159,8 +159,15 @@ def training_memory(config: Any, sizes: list[tuple[int, int]], image_pixels: int
             chain = 4 * min(POOL_CHUNK_FLOATS, c.prev_pool * c.max_channels * (hp + 2 * p) *
                             (wp + 2 * p))
             need = max(need + pool, pool + pool_before + POOL_CHAIN_ACTS * chain)
-        peak = max(peak, need)
-    return int(peak) + TRAIN_BASE_BYTES + TENSOR_BYTES_PER_PIXEL * image_pixels
+        out.append(int(need) + TRAIN_BASE_BYTES)
+    return out
+
+
+def training_memory(config: Any, sizes: list[tuple[int, int]], image_pixels: int = 0) -> int:
+    """Estimated peak bytes for training on a pyramid of `sizes` (the finest scale dominates),
+    plus the full-size image of `image_pixels` kept meanwhile."""
+    peak = max(training_memory_per_scale(config, sizes), default=TRAIN_BASE_BYTES)
+    return peak + TENSOR_BYTES_PER_PIXEL * image_pixels
 
 
 def check_training_memory(need: int, device: Any, max_size: int) -> None:

@@ -49,6 +49,12 @@ FIELD_BOUNDS: dict[str, Bound] = {
 }
 
 
+def _setting(default: Any, help: str) -> Any:
+    """A config field with its one-line description: the one source of the description of a
+    setting, read by the class's docstring (below), `singan train --help` and the web app."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class SinGANConfig:
     """Everything that determines a trained model, of either family.
@@ -62,48 +68,84 @@ class SinGANConfig:
     """
 
     # model family
-    arch: str = "singan"  # "singan" (a generator per scale) or "consingan" (one growing one)
+    arch: str = _setting("singan",
+        'model family: "singan" (a generator per scale) or "consingan" (one growing generator)')
     # mode
-    mode: str = "generation"  # "generation", "sr" (super-resolution) or "animation"
+    mode: str = _setting("generation",
+        '"generation", "sr" (for super-resolution) or "animation" (for `singan animate`)')
     # pyramid
-    max_size: int = 250  # long side of the finest scale; larger images are shrunk, never enlarged
-    min_size: int = 25  # short side of the coarsest scale
-    scale_factor_init: float = 0.75  # initial factor; the real one is recomputed per image
+    max_size: int = _setting(250,
+        'long side of the finest scale in px; larger images are shrunk, never enlarged')
+    min_size: int = _setting(25,
+        'short side of the coarsest scale in px')
+    scale_factor_init: float = _setting(0.75,
+        'initial ratio between the sides of two scales; the real one is recomputed per image')
     # networks
-    num_layers: int = 5  # conv blocks per generator and critic (head + body + tail)
-    kernel_size: int = 3
-    base_channels: int = 32  # width at scale 0
-    max_channels: int = 128  # widths double every `channels_double_every` scales up to this
-    channels_double_every: int = 4
-    norm: str = "batch"  # "batch" (the paper) or "none"
-    noise_padding: bool = False  # draw noise over the padded border too (animation mode)
-    noise_channels: int = 3  # noise channels above the coarsest scale (1: grey, as at scale 0)
+    num_layers: int = _setting(5,
+        'conv blocks per generator and critic (head + body + tail)')
+    kernel_size: int = _setting(3,
+        'side of every convolution kernel (1, 3, 5 or 7)')
+    base_channels: int = _setting(32,
+        'network width at scale 0 (the coarsest)')
+    max_channels: int = _setting(128,
+        'widest network: widths double every channels_double_every scales up to this')
+    channels_double_every: int = _setting(4,
+        'scales between two doublings of the network width')
+    norm: str = _setting("batch",
+        '"batch" (BatchNorm after every conv, the paper) or "none"')
+    noise_padding: bool = _setting(False,
+        'draw noise over the padded border too (animation mode)')
+    noise_channels: int = _setting(3,
+        'noise channels above the coarsest scale (1: grey, as at scale 0; or 3)')
     # noise
-    noise_amp_scale: float = 0.1  # sigma_n = noise_amp_scale * RMSE(real_n, upsampled reconstruction)
-    redraw_z_rec: bool = False  # True: redraw the coarsest z_rec every iteration (original code)
-    quantize_8bit: bool = False  # True: round-trip through 8 bits at every resize (original code)
+    noise_amp_scale: float = _setting(0.1,
+        'noise amplitude per scale = this x RMSE(real, upsampled reconstruction)')
+    redraw_z_rec: bool = _setting(False,
+        'redraw the coarsest reconstruction noise every iteration (the original code)')
+    quantize_8bit: bool = _setting(False,
+        'round-trip through 8 bits at every resize (the original code)')
     # optimisation
-    iters: int = 2000  # iterations per scale (at the coarsest scale, see iters_finest)
-    iters_finest: int = 0  # iterations at the finest scale, linear in between (0: same as iters)
-    crop_size: int = 0  # train scales larger than this on random crops of this side (0: never)
-    prev_pool: int = 0  # >0: draw this many random coarse samples per scale and reuse them
-    d_steps: int = 3  # critic steps per iteration
-    g_steps: int = 3  # generator steps per iteration
-    lr_g: float = 5e-4
-    lr_d: float = 5e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_decay_at: float = 0.8  # fraction of `iters` after which both learning rates drop
-    lr_gamma: float = 0.1  # ... by this factor
-    gp_weight: float = 0.1  # WGAN-GP lambda
-    gp_every: int = 1  # penalise on critic steps 0, k, 2k, ... of an iteration, weight scaled up
-    rec_weight: float = 10.0  # alpha, weight of the reconstruction loss
+    iters: int = _setting(2000,
+        'iterations per scale (at the coarsest scale when iters_finest is set)')
+    iters_finest: int = _setting(0,
+        'iterations at the finest scale, linear in between (0: the same as --iters)')
+    crop_size: int = _setting(0,
+        'train scales larger than this on random windows of this side (0: never)')
+    prev_pool: int = _setting(0,
+        'draw this many random coarse inputs per scale and reuse them (0: a new one each step)')
+    d_steps: int = _setting(3,
+        'critic steps per iteration')
+    g_steps: int = _setting(3,
+        'generator steps per iteration')
+    lr_g: float = _setting(5e-4,
+        'learning rate of the generators (Adam)')
+    lr_d: float = _setting(5e-4,
+        'learning rate of the critics (Adam)')
+    beta1: float = _setting(0.5,
+        "Adam's beta1")
+    beta2: float = _setting(0.999,
+        "Adam's beta2")
+    lr_decay_at: float = _setting(0.8,
+        "share of a scale's iterations after which both learning rates drop")
+    lr_gamma: float = _setting(0.1,
+        'factor of that drop of the learning rates')
+    gp_weight: float = _setting(0.1,
+        "weight of WGAN-GP's gradient penalty (lambda)")
+    gp_every: int = _setting(1,
+        'penalise the gradient on critic steps 0, k, 2k, ... of an iteration (weight scaled up)')
+    rec_weight: float = _setting(10.0,
+        'weight of the reconstruction loss (alpha)')
     # concurrent training (ConSinGAN); 1 = SinGAN's one scale at a time
-    train_depth: int = 1  # how many of the finest trained scales learn together
-    lr_scale: float = 0.1  # learning-rate factor per scale below the newest one
+    train_depth: int = _setting(1,
+        'how many of the finest trained scales learn together (1: one at a time, SinGAN)')
+    lr_scale: float = _setting(0.1,
+        'learning-rate factor per scale below the newest one (with train_depth > 1)')
     # ConSinGAN
-    num_stages: int = 6  # stages of a consingan pyramid
-    leaky_slope: float = 0.2  # negative slope of every LeakyReLU (ConSinGAN: 0.05)
+    num_stages: int = _setting(6,
+        'stages of a consingan pyramid')
+    leaky_slope: float = _setting(0.2,
+        'negative slope of every LeakyReLU (ConSinGAN: 0.05)')
+
 
     def channels(self, scale: int) -> int:
         """Width of the networks at `scale` (0 = coarsest)."""
@@ -178,6 +220,18 @@ class SinGANConfig:
         return dataclasses.replace(self, **changes).validated()
 
 
+def field_help(name: str) -> str:
+    """The one-line description of a config field (its `_setting` text)."""
+    return SINGAN_FIELDS[name].metadata["help"]
+
+
+SINGAN_FIELDS = {f.name: f for f in dataclasses.fields(SinGANConfig)}
+# The docstring lists every setting with its description (help(SinGANConfig), the docs).
+SinGANConfig.__doc__ = (SinGANConfig.__doc__ or "") + "\n    Settings:\n\n" + "".join(
+    f"    - {f.name} (default {f.default!r}): {f.metadata['help']}\n"
+    for f in SINGAN_FIELDS.values())
+
+
 def _coerce(name: str, value: Any, type_name: Any) -> Any:
     type_name = type_name if isinstance(type_name, str) else type_name.__name__
     if type_name == "bool":
@@ -208,6 +262,12 @@ PRESETS: dict[str, SinGANConfig] = {
                          iters=150),
     "fast": SinGANConfig(norm="none", base_channels=32, max_channels=32, crop_size=48,
                          iters=1000, iters_finest=500, prev_pool=64, noise_amp_scale=0.05),
+    # A first look in about 3 minutes on a 2-core CPU (the README's first command): `fast`'s
+    # recipe on a 160-px image with fewer iterations, 450 -> 225 (docs/benchmarks.md, "The
+    # quick preset": the best of the recipes measured for that budget).
+    "quick": SinGANConfig(max_size=160, norm="none", base_channels=32, max_channels=32,
+                          crop_size=48, iters=450, iters_finest=225, prev_pool=64,
+                          noise_amp_scale=0.05),
     # ConSinGAN's published defaults (../shared/docs/consingan-facts.md): 6 stages, 64 channels,
     # 3 conv blocks per stage, LeakyReLU 0.05, no normalisation, 3 stages learning together with
     # learning rates x0.1 per stage down, 2000 iterations per stage; the rest as SinGAN.
@@ -216,6 +276,17 @@ PRESETS: dict[str, SinGANConfig] = {
                               lr_scale=0.1, iters=2000),
 }
 
+# What each preset is for, one line each: `singan train --help` and the web app's preset list
+# add the expected time on the machine (`training.describe_presets`).
+PRESET_PURPOSES: dict[str, str] = {
+    "paper": "the SinGAN paper's settings, the best quality: for a GPU",
+    "fast": "most of paper's quality for a small share of its time: a full training on a CPU",
+    "quick": "a first look: fast's recipe at 160 px, 450 -> 225 iterations per scale",
+    "tiny": "a smoke test: 64 px, narrow networks, few iterations (the tests)",
+    "consingan": "ConSinGAN's published settings (one growing generator)",
+}
+
+# The preset of `singan train` without --preset and of the web app's Train tab.
 DEFAULT_PRESET = "paper"
 
 # What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid whose

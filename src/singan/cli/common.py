@@ -19,8 +19,12 @@ from PIL import Image
 from .. import bounds
 from ..bounds import Bound, brief
 from ..budget import MAX_PIXELS, MAX_PIXELS_ENV
-from ..config import DEFAULT_PRESET, FIELD_BOUNDS, PRESETS, SinGANConfig
+from ..config import DEFAULT_PRESET, FIELD_BOUNDS, PRESETS, SinGANConfig, field_help
 from ..errors import CommandError
+
+# The folder of a run that `singan sample RUN` writes into and `singan eval RUN` reads.
+SAMPLES_DIR = "samples"
+
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter,
                     argparse.ArgumentDefaultsHelpFormatter):
@@ -203,14 +207,6 @@ def use_cudnn_benchmark(device: torch.device, on: bool) -> None:
     torch.backends.cudnn.benchmark = bool(on) and device.type == "cuda"
 
 
-# Config fields that get a short, prominent flag in --help; every other field is still a flag.
-_FIELD_HELP = {
-    "max_size": "long side of the finest scale in px",
-    "min_size": "short side of the coarsest scale in px",
-    "iters": "iterations per scale",
-}
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -225,8 +221,7 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
         if f.name == "mode":
             continue
         kind = f.type if isinstance(f.type, str) else f.type.__name__
-        helptext = _FIELD_HELP.get(f.name, "see SinGANConfig") + \
-            f" (paper: {getattr(PRESETS['paper'], f.name)})"
+        helptext = f"{field_help(f.name)} (paper: {getattr(PRESETS['paper'], f.name)})"
         if kind == "bool":
             g.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None,
                            help=helptext)

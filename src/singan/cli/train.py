@@ -6,15 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from .. import bounds, budget, images
 from ..budget import format_bytes, training_memory
-from ..config import DEFAULT_PRESET, MODES, make_config
+from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
 from ..data import default_image
 from ..errors import CommandError
 from ..pyramid import geometry_for
 from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE, held_pixels
+from ..training import estimate_scales, format_duration
+from ..training.estimate import DESCRIBED_SIZE, describe_presets
 from .common import (HelpFormatter, add_bf16_arg, add_config_args, add_cuda_graphs_arg,
                      add_device_args, add_limit_args, bounded, check_bf16, config_argv,
                      config_overrides, path_arg, resolve_device, say, use_cudnn_benchmark)
@@ -23,8 +27,8 @@ from .progress import cpu_hint, resume_message, run_training, train_message
 
 EXAMPLES = """\
 examples:
-  singan train photo.jpg --out runs/photo                 # default preset
-  singan train --preset tiny --out runs/demo              # embedded image, about a minute on CPU
+  singan train photo.jpg                                  # into runs/photo, default preset
+  singan train --preset quick                             # embedded image, into runs/default
   singan train photo.jpg --out runs/p --preset paper --device cuda   # the paper's settings
   singan train photo.jpg --out runs/p --max-size 180 --iters 1000    # override any setting
   singan train --resume --out runs/photo                  # continue an interrupted run
@@ -40,10 +44,14 @@ OOM_ADVICE = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on one image", description=__doc__,
-                       epilog=EXAMPLES, formatter_class=HelpFormatter)
+                       epilog=EXAMPLES, formatter_class=HelpFormatter, add_help=False)
+    p.add_argument("-h", "--help", action=PresetsHelp,
+                   help="show this help (with every preset's expected time here) and exit")
     p.add_argument("image", nargs="?", default=None,
                    help="training image (omit to use the embedded default landscape)")
-    p.add_argument("--out", required=True, type=path_arg, help="run folder to create")
+    p.add_argument("--out", type=path_arg, default=None,
+                   help=f"run folder to create (default: {RUNS_DIR}/<image name without its "
+                        f"suffix>, {default_run_dir(None)} for the embedded image)")
     p.add_argument("--mode", default="generation", choices=MODES,
                    help="generation; sr (for `singan sr`); animation (for `singan animate`)")
     add_config_args(p)
@@ -59,12 +67,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=bounded(bounds.LOG_EVERY), default=25, metavar="N",
                    help=f"write losses to {STATS_NAME} every N iterations")
     p.add_argument("-n", "--dry-run", action="store_true",
-                   help="print the resolved configuration and scale sizes, then exit")
+                   help="print the scales with their expected time and memory, then exit")
+    p.add_argument("--json", action="store_true",
+                   help="with --dry-run: print the resolved configuration, the scale sizes and "
+                        "the memory estimate as JSON instead")
     p.set_defaults(func=run)
 
 
+RUNS_DIR = "runs"
+
+
+def default_run_dir(image: str | None) -> Path:
+    """--out when it is not given: runs/<image stem>, runs/default for the embedded image."""
+    return Path(RUNS_DIR) / (Path(image).stem if image else "default")
+
+
+def preset_lines(device: torch.device) -> str:
+    """The presets, what each is for and its expected time here (a warm-up measured now)."""
+    infos = describe_presets(device)
+    h, w = DESCRIBED_SIZE
+    where = str(device) + (f" with {torch.get_num_threads()} thread(s)" if device.type == "cpu"
+                           else "")
+    width = max(map(len, infos)) + 2
+    lines = [(f"presets (time for a {w}x{h} image, as the embedded one, estimated from its "
+              f"pyramid and a warm-up measured just now on {where}; default {DEFAULT_PRESET}):")]
+    lines += [f"  {name:<{width}}{info.describe()}" for name, info in infos.items()]
+    return "\n".join(lines) + "\n"
+
+
+class PresetsHelp(argparse.Action):
+    """-h/--help of `singan train`: the help with the presets and their expected times, measured
+    only when the help is asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            # --device and --threads given before --help count (argparse has read them)
+            presets = preset_lines(resolve_device(getattr(namespace, "device", None) or "auto",
+                                                  getattr(namespace, "threads", None)))
+        except Exception as e:  # noqa: BLE001 - the help must show whatever the machine does
+            presets = "presets: " + ", ".join(PRESETS) + f" (no time estimate here: {e})\n"
+        parser.epilog = f"{presets}\n{EXAMPLES}"
+        parser.print_help()
+        parser.exit()
+
+
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = Path(args.out) if args.out is not None else default_run_dir(args.image)
     if args.resume:
         return _resume(args, out)
     preset = args.preset or DEFAULT_PRESET
@@ -81,11 +133,16 @@ def run(args: argparse.Namespace) -> int:
     need = training_memory(config, list(geo.sizes), held_pixels(image, device))
     cpu_hint(args, preset, device, geo)
     if args.dry_run:
-        print(json.dumps({"preset": preset, "config": config.to_dict(),
-                          "sizes": [list(s) for s in geo.sizes],
-                          "scale_factor": geo.scale_factor, "device": str(device),
-                          "memory_estimate": format_bytes(need)}, indent=2))
+        if args.json:
+            print(json.dumps({"preset": preset, "config": config.to_dict(),
+                              "sizes": [list(s) for s in geo.sizes],
+                              "scale_factor": geo.scale_factor, "device": str(device),
+                              "memory_estimate": format_bytes(need)}, indent=2))
+        else:
+            print(plan_table(config, preset, tuple(image.shape[-2:]), device, need, out))
         return 0
+    if args.json:
+        raise CommandError("--json goes with --dry-run (the plan as JSON)")
     run_training(lambda callback, on_start: train_run(
         out, image, config, source=source, preset=preset, seed=args.seed, device=device,
         force=args.force, geometry=geo, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
@@ -95,12 +152,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def plan_table(config, preset: str, image_size: tuple[int, int], device: torch.device,
+               need: int, out: Path) -> str:
+    """--dry-run: the scales with their size, width, iterations, expected time and memory."""
+    scales = estimate_scales(config, image_size, device)
+    last = len(scales) - 1
+    rows = [["scale", "size (WxH)", "width", "iters", "time", "memory"]]
+    for s in scales:
+        rows.append([f"{s.scale}/{last}", f"{s.size[1]}x{s.size[0]}", str(s.channels),
+                     str(s.iters), format_duration(s.seconds), format_bytes(s.memory)])
+    total = sum(s.seconds for s in scales)
+    rows.append(["all", "", "", str(sum(s.iters for s in scales)), format_duration(total),
+                 f"peak {format_bytes(need)}"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    where = str(device) + (f", {torch.get_num_threads()} thread(s)" if device.type == "cpu"
+                           else "")
+    return (f"preset {preset}: {len(scales)} scales (0 = coarsest), run folder {out}\n{table}\n"
+            f"times: estimated from the pyramid and a warm-up measured just now ({where}); "
+            f"--json prints the configuration")
+
+
 def _resume(args: argparse.Namespace, out: Path) -> int:
     if args.force:
         raise CommandError("--resume and --force cannot be used together")
-    if args.dry_run:
-        raise CommandError("--dry-run shows the plan of a new training; it does not go with "
-                           "--resume")
+    if args.dry_run or args.json:
+        raise CommandError("--dry-run (and --json) show the plan of a new training; they do not "
+                           "go with --resume")
     ignored = _ignored_on_resume(args)
     if ignored:
         say(f"note: resuming {out} with its own settings; {', '.join(ignored)} ignored",
@@ -117,7 +195,8 @@ def _resume(args: argparse.Namespace, out: Path) -> int:
 def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
     """The flags of a new training given to --resume, which continues with the run's own image,
     settings and random state."""
-    ignored = [args.image] if args.image is not None else []
+    # the image names the default run folder; otherwise the run's own image is used
+    ignored = [args.image] if args.image is not None and args.out is not None else []
     if args.preset is not None:
         ignored.append(f"--preset {args.preset}")
     if args.mode != "generation":

@@ -19,8 +19,8 @@ from typing import Any
 from ..bounds import is_number
 from ..files import MAX_JSON_BYTES, atomic_write, open_append
 from ..models import SinGAN
-from ..training import Progress, expected_work
-from ..training.progress import percent_done
+from ..training import Progress, RateClock, expected_work
+from ..training.progress import percent_done, scale_label
 from .layout import LOG_NAME, PROGRESS_NAME, STATS_NAME
 
 STATUSES = ("running", "done", "failed", "interrupted")
@@ -42,7 +42,8 @@ class ProgressInfo:
     scales_done: int | None = None  # scales saved in the run folder
     percent: float | None = None  # share of the whole training's expected work done, 0-100
     elapsed: float | None = None  # seconds since the training (or its resumption) began
-    eta: float | None = None  # estimated seconds left, while running
+    eta: float | None = None  # estimated seconds left, while running: the expected work left at
+    # the throughput measured after a warm-up (None until then)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -114,6 +115,9 @@ class RunRecords:
         self.log = open_append(self.run_dir / LOG_NAME)
         self.percent = self.start_percent = percent_done(expected_work(model), first_scale, 0, 1)
         self.t0 = self.scale_start = time.perf_counter()
+        self.clock = RateClock()
+        self.clock.update(self.percent)
+        self.eta: float | None = None
         self.last_write = 0.0
         self.last: Progress | None = None
         self.write_progress("running")
@@ -121,8 +125,7 @@ class RunRecords:
     def write_progress(self, status: str) -> None:
         p, now, model = self.last, time.perf_counter(), self.model
         elapsed = now - self.t0
-        gained = self.percent - self.start_percent
-        eta = elapsed * (100 - self.percent) / gained if gained > 0 else None
+        eta = self.eta
         info = ProgressInfo(
             status=status, pid=os.getpid(), updated=time.time(), num_scales=model.num_scales,
             scale=p.scale if p else model.num_trained, iteration=p.iteration if p else 0,
@@ -155,6 +158,7 @@ class RunRecords:
         self.last = p
         if p.percent is not None:
             self.percent = p.percent
+            self.eta = self.clock.update(p.percent)
         if time.perf_counter() - self.last_write > PROGRESS_EVERY:
             self.write_progress("running")
         if p.losses is not None:
@@ -165,7 +169,7 @@ class RunRecords:
         if p.scale_done:
             secs = time.perf_counter() - self.scale_start
             h, w = self.model.sizes[p.scale]
-            self.line(f"scale {p.scale}/{p.num_scales - 1} ({h}x{w}) done: {p.iters} iterations "
+            self.line(f"{scale_label(p.scale, p.num_scales)} ({h}x{w}) done: {p.iters} iterations "
                       f"in {secs:.1f} s, noise_amp {p.losses['noise_amp']:.4f}")
 
     def close(self, status: str) -> None:

@@ -35,9 +35,21 @@ Differences from the original code, all deliberate (see README):
 from __future__ import annotations
 
 from ..errors import DivergenceError
+from .estimate import (
+    PresetInfo,
+    RateClock,
+    ScaleEstimate,
+    Throughput,
+    describe_presets,
+    estimate_scales,
+    estimate_seconds,
+    format_duration,
+    measure_throughput,
+)
 from .progress import Callback, Progress, TrainState, expected_work, num_parameters
 from .trainer import Trainer, supports_bf16, train
 
-__all__ = ["Callback", "DivergenceError", "Progress", "TrainState", "Trainer", "expected_work",
-           "supports_bf16",
-           "num_parameters", "train"]
+__all__ = ["Callback", "DivergenceError", "PresetInfo", "Progress", "RateClock", "ScaleEstimate",
+           "Throughput", "TrainState", "Trainer", "describe_presets", "estimate_scales",
+           "estimate_seconds", "expected_work", "format_duration", "measure_throughput",
+           "num_parameters", "supports_bf16", "train"]

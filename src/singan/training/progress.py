@@ -42,15 +42,17 @@ class TrainState:
 
 
 def expected_work(model) -> list[float]:
-    """Relative cost of training each scale (pixels x width^2 x iterations), for progress bars.
-    A ConSinGAN stage runs every stage below it too."""
-    c, crop = model.config, model.config.crop_size or 1 << 30
-    if getattr(model, "family", "singan") == "consingan":
-        pixels = [h * w for h, w in model.sizes]
-        return [sum(pixels[:n + 1]) * c.base_channels ** 2 * c.iters_at(n, model.num_scales)
-                for n in range(model.num_scales)]
-    return [min(h, crop) * min(w, crop) * c.channels(n) ** 2 * c.iters_at(n, model.num_scales)
-            for n, (h, w) in enumerate(model.sizes)]
+    """Relative cost of training each scale (pixels x width^2 x iterations), for progress bars
+    and the time left (`estimate.pyramid_work` of the model's pyramid)."""
+    from .estimate import pyramid_work
+
+    return pyramid_work(model.config, model.sizes)
+
+
+def scale_label(scale: int, num_scales: int) -> str:
+    """The one way scales are written: `scale k/F`, 0 = coarsest, F = the finest (N - 1), as the
+    zero-based flags (--start-scale) count them: the CLI, the run log, the web app and the docs."""
+    return f"scale {scale}/{num_scales - 1}"
 
 
 def percent_done(work: Sequence[float], scale: int, iteration: int, iters: int) -> float:

@@ -15,7 +15,7 @@ import torch
 
 from ..config import SinGANConfig
 from ..errors import DivergenceError
-from .progress import Callback, Progress
+from .progress import Callback, Progress, scale_label
 
 if TYPE_CHECKING:
     from .family import ModelFamily
@@ -77,7 +77,7 @@ class Restarts:
                 attempt(lowered, watch_losses(callback, self.loss_bound))
                 return
             except Diverged as e:
-                where = f"scale {n}, iteration {e.progress.iteration}: losses diverged ({e})"
+                where = f"{scale_label(n, e.progress.num_scales)}, iteration {e.progress.iteration}: losses diverged ({e})"
                 if tries == self.max_restarts:
                     raise DivergenceError(
                         f"{where} after {tries} restart(s) with lower learning rates; the "

@@ -21,11 +21,12 @@ from starlette.middleware import Middleware
 
 from .. import images
 from ..bounds import SEED
-from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
+from ..config import DEFAULT_PRESET, MODES, PRESET_PURPOSES, PRESETS, make_config
 from ..data import default_image
 from ..errors import SinGANError, UIError, notice
 from ..run import read_run_info
 from ..run.layout import MODEL_FILES, previews
+from ..training.estimate import DESCRIBED_SIZE, describe_presets
 from . import tabs
 from .common import (Context, Models, guard, hide_folder, model_summary, number, number_box,
                      public, whole)
@@ -71,6 +72,18 @@ def _rename_notice(asked: str, run: str) -> str:
     else:
         why = f"a run named {asked!r} exists already"
     return f"The run is named **{run}**: {why}."
+
+
+def preset_info(device: torch.device | str) -> str:
+    """The preset list's help: what each preset is for and its expected time here (estimated
+    from the pyramid and a warm-up measured on `device`, as in `singan train --help`)."""
+    h, w = DESCRIBED_SIZE
+    try:
+        infos = describe_presets(device)
+    except Exception:  # noqa: BLE001 - the page must open whatever the estimate does
+        return "; ".join(f"{name}: {PRESET_PURPOSES[name]}" for name in PRESETS)
+    return (f"Time for a {w}x{h} image on this machine: " +
+            "; ".join(f"{name}: {info.describe()}" for name, info in infos.items()))
 
 
 def _train_tab(ctx: Context):
@@ -134,7 +147,8 @@ def _train_tab(ctx: Context):
                     mode = gr.Radio(list(MODES), value="generation", label="Mode",
                                     elem_id="train-mode")
                     preset = gr.Dropdown(sorted(PRESETS), value=DEFAULT_PRESET, label="Preset",
-                                         elem_id="train-preset")
+                                         elem_id="train-preset",
+                                         info=preset_info(ctx.models.device))
                 defaults = make_config(DEFAULT_PRESET)
                 boxes = []
                 for row in (TRAIN_FIELDS[:3], TRAIN_FIELDS[3:]):
