@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "training does")
     p.add_argument("--noise", type=bounded(bounds.Bound(float, 0, 10)), default=None,
                    help="std of the start noise (pixels in [0, 1]); more: more variety, less "
-                        "fidelity (default: gpnn 0.75, gpdm 0.75; inpaint, edit and analogy 0)")
+                        "fidelity (default: gpnn 0.75, gpdm 3.0; inpaint, edit and analogy 0)")
     p.add_argument("--alpha", type=bounded(bounds.Bound(float, 0, 1e6, lo_open=True)),
                    default=None, help="gpnn: the normalisation's softness (default 0.005; "
                                       "inpaint and edit 1)")
