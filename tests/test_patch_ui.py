@@ -35,6 +35,8 @@ def test_samples_from_an_upload_in_true_size(client, tmp_path):
     assert len(gallery) == 2
     assert Image.open(gallery[0]["image"]).size == (96, 48)
     assert "(96x48)" in gallery[0]["caption"]
+    first, second = (Image.open(g["image"]).tobytes() for g in gallery)
+    assert first != second  # each seed its own noise
     with zipfile.ZipFile(zipped) as z:
         assert sorted(z.namelist()) == ["gpnn-sample-seed0000.png", "gpnn-sample-seed0001.png"]
     again, _ = call(client, image=img, scale_w=1.5, count=1)
@@ -70,3 +72,11 @@ def test_refine_the_selected_runs_layout(client, ui_server, tiny_run):
     assert len(gallery) == 1 and zipped.endswith(".zip")
     kept = sorted(p.name for p in (ui_server.runs / "patchrun" / "outputs").iterdir())
     assert "gpnn-refine-seed0000.png" in kept and "gpnn-refine_seed0.json" in kept
+
+
+def test_the_noise_box_follows_engine_and_task():
+    from singan.ui.patch import _default_noise
+
+    assert _default_noise("gpnn", "Random samples") == 0.75
+    assert _default_noise("gpdm", "Random samples") == 3.0
+    assert _default_noise("gpnn", "Inpaint (rebuild the white of the mask)") == 0.0

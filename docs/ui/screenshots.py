@@ -3,7 +3,7 @@
 Trains a `tiny` model on the embedded landscape through the page (a few minutes on a CPU), then
 samples, edits and paints with it. From the repository root:
 
-    PYTHONPATH=src python docs/ui/screenshots.py   # docs/ui/{train,sample,edit,paint,history}.png
+    PYTHONPATH=src python docs/ui/screenshots.py   # docs/ui/{train,sample,edit,paint,patch,history}.png
 """
 
 from __future__ import annotations
@@ -91,6 +91,11 @@ def main() -> None:
         page.locator("#paint-button").click()
         expect(page.locator("#paint-result img").first).to_be_visible()
         save(page, out / "paint.png", full_page=True)
+
+        page.get_by_role("tab", name="Patch").click()  # GPNN on the run's training image
+        page.locator("#patch-button").click()
+        expect(page.locator("#patch-outputs img")).to_have_count(4)
+        save(page, out / "patch.png", full_page=True)
 
         page.get_by_role("tab", name="History").click()
         expect(page.locator("#history-gallery img").first).to_be_visible()

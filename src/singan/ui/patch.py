@@ -34,6 +34,14 @@ def _read(path, max_size: int):
     return resize(x, max_size / long) if long > max_size else x
 
 
+def _default_noise(engine: str, task_label: str) -> float:
+    """The noise box's value for an engine and task: the engine's default start noise, none
+    where the output starts from a given image (inpaint, edit, analogy)."""
+    if TASKS.get(task_label) in ("inpaint", "edit", "analogy"):
+        return 0.0
+    return patch.settings_for(engine if engine in patch.ENGINES else "gpnn").noise
+
+
 def patch_tab(ctx: Context) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="singan-patch-"))
 
@@ -129,12 +137,16 @@ def patch_tab(ctx: Context) -> None:
             scale_h = gr.Slider(0.25, 4, value=1, step=0.25, label="Height x")
             scale_w = gr.Slider(0.25, 4, value=1, step=0.25, label="Width x")
             max_size = gr.Slider(32, 1024, value=250, step=1, label="Max size (px)")
-            noise = gr.Number(value=None, label="Noise (empty: the engine's default)")
+            noise = gr.Number(value=_default_noise("gpnn", "Random samples"),
+                              label="Start noise (more: more variety, less fidelity)",
+                              elem_id="patch-noise")
             steps = gr.Slider(10, 2000, value=300, step=10, label="GPDM steps per level")
         btn = gr.Button("Generate", variant="primary", elem_id="patch-button")
         gallery = gr.Gallery(label="Outputs", format="png", columns=4, height="auto",
                              object_fit="contain", elem_id="patch-outputs")
         zipped = gr.File(label="All outputs (zip)", interactive=False)
+    for control in (engine, task):
+        control.change(_default_noise, [engine, task], [noise], api_name=False)
     ctx.reusable["patch"] = ("patch", {"engine": engine, "task": task, "count": count,
                                        "seed": seed, "scale_h": scale_h, "scale_w": scale_w,
                                        "max_size": max_size, "noise": noise, "steps": steps})
