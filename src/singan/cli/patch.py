@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "image)")
     p.add_argument("--engine", choices=patch.ENGINES, default="gpnn",
                    help="gpnn: patch nearest neighbours, seconds; gpdm: patch distribution "
-                        "matching, sharper, minutes on a CPU")
+                        "matching, sharper, about a minute per 250-px image on 2 CPU cores")
     p.add_argument("--task", choices=TASKS, default="sample",
                    help="sample: random images; inpaint: fill --mask from the rest; edit: make "
                         "the region of --mask coherent, keeping its layout; analogy: the layout "

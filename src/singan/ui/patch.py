@@ -117,8 +117,8 @@ def patch_tab(ctx: Context) -> None:
 
     with gr.Tab("Patch", id="patch"):
         gr.Markdown("Training-free images from one picture's patches: **GPNN** (patch nearest "
-                    "neighbours, seconds) or **GPDM** (patch distribution matching, minutes "
-                    "on a CPU). Upload an image, or leave it empty to use the selected run's "
+                    "neighbours, seconds) or **GPDM** (patch distribution matching, about a minute "
+                    "on 2 CPU cores). Upload an image, or leave it empty to use the selected run's "
                     "training image. *Refine* draws the selected run's coarse layout and "
                     "builds the detail from the image's patches.")
         with gr.Row():
