@@ -225,7 +225,7 @@ def test_killed_train_many_stops_its_child_and_the_next_call_resumes(tmp_path, t
         parent.kill()
         parent.wait()
     progress = run / "progress.json"
-    wait_for(lambda: json.loads(progress.read_text())["status"] != "running", 30,
+    wait_for(lambda: json.loads(progress.read_text())["status"] != "running", 120,
              "the child to stop")
     assert json.loads(progress.read_text())["status"] == "interrupted"
     assert run_status(run)[0] == INTERRUPTED
