@@ -425,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = (args.preset or "published").replace(":", "-")
-    stem = f"places-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # the images and seed in the name: runs side by side that end in the same second differ
+    part = f"-img{args.images.replace(',', '_')}" if args.images else ""
+    stem = f"places-{tag}{part}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     files.atomic_write(out / f"{stem}.json", lambda f: f.write(json.dumps(
         {"meta": meta, "rows": rows, "summary": summary(rows)}, indent=2).encode()))
     files.atomic_write(out / f"{stem}.md", lambda f: f.write(
