@@ -229,6 +229,9 @@ def test_killed_train_many_stops_its_child_and_the_next_call_resumes(tmp_path, t
              "the child to stop")
     assert json.loads(progress.read_text())["status"] == "interrupted"
     assert run_status(run)[0] == INTERRUPTED
+    # the child records "interrupted" before it exits and lets the run's lock go
+    from singan.run.lock import is_training
+    wait_for(lambda: not is_training(run), 60, "the child to exit")
     assert main(argv) == 0
     assert "attempt 1: resume" in (run / "train-many.log").read_text()
     starts = [line.split("start at scale ")[1].split(":")[0]
