@@ -24,6 +24,7 @@ from .common import (
     say,
 )
 from .failures import GPU, MAIN
+from .sampling import exact_size
 
 TASKS = ("sample", "inpaint", "edit", "analogy", "refine")
 _SMALLER = "use a smaller --max-size or output (--height/--width, --scale-h/--scale-w)"
@@ -127,12 +128,7 @@ def _read(path: str, args: argparse.Namespace, device: torch.device) -> torch.Te
 
 
 def _size(x: torch.Tensor, args: argparse.Namespace) -> tuple[int, int] | None:
-    if args.height is None and args.width is None:
-        return None
-    h0, w0 = x.shape[-2:]
-    h = args.height if args.height is not None else round(args.width * h0 / w0)
-    w = args.width if args.width is not None else round(args.height * w0 / h0)
-    return h, w
+    return exact_size(args, *x.shape[-2:])
 
 
 def _check_flags(args: argparse.Namespace) -> None:

@@ -45,9 +45,14 @@ def add_sample_args(p: argparse.ArgumentParser) -> None:
 
 def output_size(model, args) -> tuple[int, int] | None:
     """Exact (H, W) from --height/--width, keeping the aspect ratio when only one is given."""
+    return exact_size(args, *model.sizes[-1])
+
+
+def exact_size(args, fh: int, fw: int) -> tuple[int, int] | None:
+    """Exact (H, W) from --height/--width for an output of natural size fh x fw, keeping its
+    aspect ratio when only one is given; None without either."""
     if args.height is None and args.width is None:
         return None
-    fh, fw = model.sizes[-1]
     h = args.height if args.height is not None else round(args.width * fh / fw)
     w = args.width if args.width is not None else round(args.height * fw / fh)
     return h, w
