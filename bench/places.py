@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument("--bf16", action="store_true",
+                   help="train in bfloat16 autocast (singan train --bf16)")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay training iterations as CUDA graphs (CUDA only)")
     p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
@@ -173,7 +175,7 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
     sync(device)
     t0 = time.perf_counter()
     model = singan.train(real, config, device=device, seed=args.seed,
-                         cuda_graphs=args.cuda_graphs)
+                         cuda_graphs=args.cuda_graphs, bf16=args.bf16)
     sync(device)
     seconds = time.perf_counter() - t0
     return score(real, draw(model, args), seconds, args, device, extractor)
@@ -399,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"command": "python bench/places.py " + " ".join(argv or sys.argv[1:]),
             "date": started, "device": device_name(device), "torch": torch.__version__,
             "singan": singan.__version__, "preset": args.preset, "sets": args.set,
+            "bf16": args.bf16,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
             "samples_from": args.samples_from, "runs_from": args.runs_from,
             "start_scale": args.start_scale, "shrink": args.shrink,
@@ -420,11 +423,12 @@ def main(argv: list[str] | None = None) -> int:
             (f", settings {' '.join(args.set)}" if args.set else "")
     if config is not None:
         header += f", {args.samples} samples per image (seeds 0-{args.samples - 1}), training " \
-                  f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "")
+                  f"seed {args.seed}" + (f", overrides {' '.join(args.set)}" if args.set else "") \
+            + (", bfloat16 autocast" if args.bf16 else "")
     print(header + "\n\n" + table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = (args.preset or "published").replace(":", "-")
+    tag = (args.preset or "published").replace(":", "-") + ("-bf16" if args.bf16 else "")
     # the images and seed in the name: runs side by side that end in the same second differ
     part = f"-img{args.images.replace(',', '_')}" if args.images else ""
     stem = f"places-{tag}{part}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"

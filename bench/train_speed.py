@@ -6,6 +6,11 @@ iterations per scale. Each preset runs in its own subprocess so that peak memory
 
     python bench/train_speed.py --preset paper fast --image ../shared/data/places-open/real/0.jpg
     python bench/train_speed.py --preset paper --device cuda --iters 20
+    python bench/train_speed.py --preset consingan consingan:crop_size=48,iters=1000 \
+        consingan:crop_size=48,bf16=true fast --image ../shared/data/places-open/real/1.jpg
+
+A preset may carry its own overrides after a colon (comma-separated KEY=VALUE, on top of
+--set); `bf16=true` trains it in bfloat16 autocast (`singan train --bf16`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,35 @@ import time
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 
-def measure(preset: str, image_path: str | None, device: str, iters: int, threads: int | None,
+def cpu_model() -> str:
+    """The CPU's model name and its bfloat16 flags (Linux), for the header of a timing."""
+    try:
+        info = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return "cpu model unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    wide = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name}; {' '.join(wide) or 'no avx2'}"
+
+
+def parse_spec(spec: str, overrides: dict) -> tuple[str, dict, bool]:
+    """(preset, overrides, bf16) of a `PRESET[:KEY=VALUE,...]` spec on top of `overrides`."""
+    preset, _, rest = spec.partition(":")
+    own = dict(overrides)
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        own[key] = json.loads(value)
+    bf16 = bool(own.pop("bf16", False))
+    return preset, own, bf16
+
+
+def measure(spec: str, image_path: str | None, device: str, iters: int, threads: int | None,
             overrides: dict, graphs: bool = False, cudnn_benchmark: bool = False) -> dict:
-    """Run in this process: time `iters` iterations per scale of `preset`."""
+    """Run in this process: time `iters` iterations per scale of `spec` (a preset with its
+    overrides, `parse_spec`)."""
     import torch
 
     torch.backends.cudnn.benchmark = cudnn_benchmark
@@ -36,6 +67,7 @@ def measure(preset: str, image_path: str | None, device: str, iters: int, thread
     if threads:
         torch.set_num_threads(threads)
     image = images.load_image(image_path) if image_path else images.image_to_tensor(singan.default_image())
+    preset, overrides, bf16 = parse_spec(spec, overrides)
     full = singan.make_config(preset, **overrides)
     short = full.replace(iters=iters, iters_finest=0)
     stamps: dict[int, list[float]] = {}
@@ -47,7 +79,8 @@ def measure(preset: str, image_path: str | None, device: str, iters: int, thread
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    trainer = Trainer.from_image(image, short, device=device, seed=0, cuda_graphs=graphs)
+    trainer = Trainer.from_image(image, short, device=device, seed=0, cuda_graphs=graphs,
+                                 bf16=bf16)
     t0 = time.perf_counter()
     trainer.run(on_progress)
     wall = time.perf_counter() - t0
@@ -65,7 +98,7 @@ def measure(preset: str, image_path: str | None, device: str, iters: int, thread
                      "iters": full_iters, "extrapolated_s": per_iter * full_iters})
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"preset": preset, "device": device, "threads": torch.get_num_threads(),
+    return {"preset": spec, "device": device, "bf16": bf16, "threads": torch.get_num_threads(),
             "cuda_graphs": graphs, "cudnn_benchmark": cudnn_benchmark,
             "image": image_path or "<default>", "scales": rows,
             "sum_s_per_iter": sum(r["s_per_iter"] for r in rows),
@@ -110,7 +143,7 @@ def main() -> None:
         if out.returncode != 0:
             sys.exit(f"{preset}: benchmark failed:\n{out.stderr}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"# {platform.node()} {platform.processor() or platform.machine()}, "
+    print(f"# {platform.node()} {platform.processor() or platform.machine()} ({cpu_model()}), "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
     for r in results:
         print(f"\n## preset {r['preset']} on {r['device']} ({r['threads']} threads, CUDA graphs "

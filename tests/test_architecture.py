@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "singan"
 FLOORS = {
     "_version": 0, "errors": 0,
     "bounds": 1, "config": 1, "resize": 1, "budget": 1, "data": 1,
-    "files": 2, "images": 2, "pyramid": 2, "losses": 2,
+    "files": 2, "images": 2, "pyramid": 2, "losses": 2, "bands": 2,
     "models": 3, "consingan": 3, "families": 3,
     "sample": 4, "training": 4, "patch": 4,
     "run": 5, "apps": 5, "metrics": 5,

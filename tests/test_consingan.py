@@ -113,6 +113,76 @@ def test_same_seed_same_model_and_resume_equals_uninterrupted(tiny_image):
     assert wa.keys() == wr.keys() and all(torch.equal(wa[k], wr[k]) for k in wa)
 
 
+def random_consingan(height: int, width: int) -> singan.ConSinGAN:
+    """Six stages of 4 channels with random weights and noise amplitudes, in float64."""
+    c = singan.make_config("consingan", base_channels=4, max_channels=4)
+    geo = geometry_for(c, height, width)
+    m = build_model(c, list(geo.sizes), geo.scale_factor)
+    m.grow_to(6)
+    m.double()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.2)
+        m.noise_amp = torch.rand(6, generator=gen, dtype=torch.float64)
+    return m
+
+
+@pytest.mark.parametrize("height,width,crop", [(94, 125, (24, 24)), (60, 45, (20, 45)),
+                                               (188, 250, (48, 48))])
+def test_a_window_computed_on_bands_equals_the_whole_stage_cropped(height, width, crop):
+    """Training windows (crop_size): each stage above the plan's `full` one is computed on the
+    band its window needs, the noise cropped or drawn at the window's size, and the result is
+    the whole stage's image at that window, at every corner up to the borders."""
+    m = random_consingan(height, width)
+    gen = torch.Generator().manual_seed(1)
+    z0 = torch.randn(2, 3, *m.sizes[0], generator=gen, dtype=torch.float64)
+    noise = {k: torch.randn(2, *m.noise_shape(k), generator=gen, dtype=torch.float64)
+             for k in range(1, 6)}
+    n = 5
+    whole = m.run(z0, noise, n + 1)
+    plan = m.window_plan(n, crop)
+    assert plan.full < n and plan.win[n - 1][0] < m.sizes[n - 1][0]  # a band, not the stage
+    (h, w), (ch, cw) = m.sizes[n], crop
+    for top, left in [(0, 0), (h - ch, w - cw), (1, max(0, w - cw - 1)),
+                      ((h - ch) // 2, (w - cw) // 3)]:
+        corner = (torch.tensor(top), torch.tensor(left))
+        window = m.run_window(z0, noise, n, corner, crop)
+        assert window.shape == (2, 3, ch, cw)
+        torch.testing.assert_close(window, whole[..., top:top + ch, left:left + cw],
+                                   rtol=0, atol=1e-10)
+        at = plan.positions(*corner)  # the same with noise already at the window's size
+        small_noise = {k: plan.noise_window(k, z, at[k]) if k > plan.full else z
+                       for k, z in noise.items()}
+        torch.testing.assert_close(m.run_window(z0, small_noise, n, corner, crop), window,
+                                   rtol=0, atol=1e-12)
+
+
+def test_training_on_windows(tiny_image):
+    """With crop_size the larger stages train on one window per iteration, with noise drawn at
+    the window's size; training is deterministic and resumes exactly as without windows."""
+    config = small(max_size=40, min_size=12, num_stages=4, crop_size=16)
+    tr = Trainer.from_image(tiny_image, config, seed=0)
+    assert max(tr.model.sizes[-1]) > 16
+    for n in range(3):
+        tr.train_scale(n)
+    stage = tr.engine.setup(3, tr.config)
+    assert stage.crop == (16, 16)
+    draw = tr.inputs.draw(stage)
+    plan = tr.model.window_plan(3, (16, 16))
+    assert draw.tensors["z3"].shape[-2:] == plan.noise_size(3)
+    fake = tr.family.forward(stage, draw.prev(0), draw.noise(0), draw.window(0))
+    assert fake.shape == (1, 3, 16, 16)
+    a = singan.train(tiny_image, config, seed=3)
+    b = singan.train(tiny_image, config, seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values()))
+    samples = a.synthesize(2, a.sizes)
+    assert samples.shape == (2, 3, *a.sizes[-1]) and torch.isfinite(samples).all()
+    with pytest.raises(ConfigError, match="prev_pool"):
+        small(prev_pool=8)
+
+
 def test_reconstruction_starts_from_the_real_coarsest_image(model):
     assert torch.equal(model.rec_noise(0), model.reals[0])
     assert model.noise_amp[0] == 1 and (model.noise_amp[1:] > 0).all()
@@ -180,3 +250,32 @@ def test_a_consingan_run_folder_through_the_cli(tmp_path, image_file, capsys):
                "--run", str(run)])
     err = capsys.readouterr().err
     assert rc == 2 and "needs SinGAN's per-scale generators" in err
+
+
+def test_the_patch_loss_at_the_finest_stages_alone_or_beside_the_critic(tiny_image):
+    """swd_stages finest stages add the patch sliced-Wasserstein loss; with swd_only they train
+    without a critic (no critic steps)."""
+    config = small(max_size=40, num_stages=4, crop_size=16, swd_weight=1.0, swd_stages=1,
+                   swd_only=True)
+    tr = Trainer.from_image(tiny_image, config, seed=0)
+    for n in range(3):
+        tr.train_scale(n)
+    coarse = tr.engine.setup(2, tr.config)
+    assert not coarse.swd and coarse.critic
+    stage = tr.engine.setup(3, tr.config)
+    assert stage.swd and not stage.critic
+    draw = tr.engine.draw(stage)
+    assert draw.tensors["directions"].shape == (64, 3, 7, 7)
+    d_before = [p.clone() for p in stage.d_net.parameters()]
+    g_before = [p.clone() for p in stage.nets[3].parameters()]
+    tr.engine.step(stage, draw)
+    assert all(torch.equal(a, b) for a, b in zip(d_before, stage.d_net.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, stage.nets[3].parameters()))
+    assert float(stage.sums["swd"]) > 0 and float(stage.sums["d_loss"]) == 0
+    beside = small(max_size=40, num_stages=4, swd_weight=1.0, swd_stages=2)
+    a = singan.train(tiny_image, beside, seed=1)
+    b = singan.train(tiny_image, beside, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values()))
+    with pytest.raises(ConfigError, match="swd_only"):
+        small(swd_only=True)

@@ -32,3 +32,22 @@ def test_gradient_penalty_does_not_reach_the_fake():
     gradient_penalty(critic, real, fake).backward()
     assert fake.grad is None
     assert critic.weight.grad is not None  # but it trains the critic
+
+
+def test_patch_swd_compares_patch_distributions_not_positions():
+    from singan.losses import patch_swd, random_directions
+
+    gen = torch.Generator().manual_seed(0)
+    dirs = random_directions(3, gen)
+    assert dirs.shape == (64, 3, 7, 7)
+    assert torch.allclose(dirs.flatten(1).norm(dim=1), torch.ones(64))
+    x = torch.rand(1, 3, 32, 32, generator=gen) * 2 - 1
+    shuffled = torch.cat([x[..., 16:], x[..., :16]], dim=-1)  # the same patches, moved
+    other = torch.rand(1, 3, 32, 32, generator=gen) * 0.2  # other colours and contrast
+    assert patch_swd(x, x, dirs) == 0
+    moved, unlike = patch_swd(shuffled, x, dirs), patch_swd(other, x, dirs)
+    assert moved < 0.25 * unlike
+    fake = other.clone().requires_grad_(True)
+    real = x.clone().requires_grad_(True)
+    patch_swd(fake, real, dirs).backward()
+    assert fake.grad.abs().sum() > 0 and real.grad is None

@@ -13,7 +13,7 @@ from .errors import ConfigError
 MODES = ("generation", "sr", "animation")
 ARCHS = ("singan", "consingan")  # model families: a generator per scale, one growing generator
 MAX_SIDE = 4096  # largest max_size (long side of the finest training scale)
-BOOL_FIELDS = ("noise_padding", "redraw_z_rec", "quantize_8bit")
+BOOL_FIELDS = ("noise_padding", "redraw_z_rec", "quantize_8bit", "swd_only")
 
 # Type and range of every numeric setting (checked by `validated`, so by the CLI, the web app and
 # for every config.json loaded). The upper bounds keep a config from elsewhere from asking for
@@ -46,6 +46,8 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "lr_scale": Bound(float, 0, 10, lo_open=True),
     "num_stages": Bound(int, 2, 64),
     "leaky_slope": Bound(float, 0, 1),
+    "swd_weight": Bound(float, 0, 1e6),
+    "swd_stages": Bound(int, 0, 64),
 }
 
 
@@ -64,7 +66,7 @@ class SinGANConfig:
     preset); `arch="consingan"` selects ConSinGAN's growing generator (`consingan` preset), for
     which `num_stages` sets its pyramid (its own rescaling), `base_channels` its width and
     `num_layers` the conv blocks of a stage's body; `scale_factor_init`, `max_channels`,
-    `channels_double_every`, `crop_size`, `prev_pool` and `noise_channels` are SinGAN's only.
+    `channels_double_every`, `prev_pool` and `noise_channels` are SinGAN's only.
     """
 
     # model family
@@ -145,6 +147,15 @@ class SinGANConfig:
         'stages of a consingan pyramid')
     leaky_slope: float = _setting(0.2,
         'negative slope of every LeakyReLU (ConSinGAN: 0.05)')
+    # patch sliced-Wasserstein loss (GPDM's) at the finest scales
+    swd_weight: float = _setting(0.0,
+        "weight of the patch sliced-Wasserstein loss (7x7 patches, 64 fresh random directions "
+        "per step) in the generators' loss at the finest swd_stages scales (0: off)")
+    swd_stages: int = _setting(0,
+        'how many of the finest scales add the patch sliced-Wasserstein loss')
+    swd_only: bool = _setting(False,
+        'at those scales the patch loss replaces the critic (no critic steps, no adversarial '
+        'loss)')
 
 
     def channels(self, scale: int) -> int:
@@ -208,12 +219,13 @@ class SinGANConfig:
              f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
         need(self.gp_every <= self.d_steps,
              f"gp_every must be between 1 and d_steps ({self.d_steps}), got {self.gp_every}")
+        need(not self.swd_only or (self.swd_weight > 0 and self.swd_stages > 0),
+             "swd_only needs swd_weight > 0 and swd_stages > 0 (the scales it applies to)")
         if self.arch == "consingan":
             need(self.mode != "sr", "super-resolution needs SinGAN's per-scale generators "
                  "(arch singan); `singan sr` trains one")
             need(self.norm == "none", "arch consingan has no normalisation: norm must be none")
-            need(not self.crop_size and not self.prev_pool,
-                 "crop_size and prev_pool are SinGAN's (arch singan); set them to 0")
+            need(not self.prev_pool, "prev_pool is SinGAN's (arch singan); set it to 0")
         return self
 
     def replace(self, **changes: Any) -> SinGANConfig:

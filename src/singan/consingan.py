@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bands import Axis, Use, bicubic_matrix, crop_window, resample_band
 from .config import SinGANConfig
 from .errors import ConfigError
 from .models import ConvBlock, Discriminator
@@ -63,6 +64,7 @@ class ConSinGAN(nn.Module):
         for k, (h, w) in enumerate(self.sizes):
             self.register_buffer(f"z_rec_{k}", torch.zeros(1, *self.noise_shape(k)))
             self.register_buffer(f"real_{k}", torch.zeros(1, 3, h, w))
+        self._plans: dict[tuple, WindowPlan] = {}
 
     # --- structure -------------------------------------------------------------------------
 
@@ -185,6 +187,40 @@ class ConSinGAN(nn.Module):
         tail = kw.pop("tail", None)
         return self.image(self.features(z0, noise, stop, **kw), tail)
 
+    # --- training windows ----------------------------------------------------------------------
+
+    def window_plan(self, stage: int, crop: tuple[int, int]) -> WindowPlan:
+        """The plan of (crop) windows of stage `stage`'s image (built once, then kept)."""
+        key = (stage, tuple(crop), self.device, self.noise_amp.dtype)
+        if key not in self._plans:
+            self._plans[key] = WindowPlan(self.sizes, stage, crop, self.shrink) \
+                .to(self.device, self.noise_amp.dtype)
+        return self._plans[key]
+
+    def run_window(self, z0: torch.Tensor, noise: Mapping[int, torch.Tensor], stage: int,
+                   corner: tuple, crop: tuple[int, int], **kw) -> torch.Tensor:
+        """The (crop) window at `corner` (top, left; ints or 0-dim tensors) of stage `stage`'s
+        image, computing each stage above the plan's `full` one only on the band its window
+        needs: the same values as `run(...)` cropped there (up to rounding). `noise[k]` may be
+        the whole stage's noise (it is cropped) or already the size of the window's
+        (`WindowPlan.noise_size`); `bodies`, `amps`, `head` and `tail` as for `run`."""
+        plan = self.window_plan(stage, crop)
+        tail = kw.pop("tail", None)
+        bodies, amps = kw.get("bodies") or {}, kw.get("amps") or {}
+        at = plan.positions(*corner)
+        x = self.features(z0, noise, plan.full + 1, **kw)
+        x = crop_window(x, *at[plan.full], *plan.win[plan.full])
+        for k in range(plan.full + 1, stage + 1):
+            rows, cols = plan.axes[k]
+            (rh, rw), (ph, pw) = at[k], at[k - 1]
+            grown = resample_band(x, rows.block(0, rh, ph), cols.block(0, rw, pw))
+            skip = resample_band(x, rows.block(1, rh, ph), cols.block(1, rw, pw))
+            body = bodies[k] if k in bodies else self.bodies[k]
+            amp = amps[k] if k in amps else self.noise_amp[k]
+            x = body(grown + amp * plan.noise_window(k, noise[k], at[k])) + skip
+        (h, w), oh, ow = crop, at["image"][0], at["image"][1]
+        return (tail or self.tail)(crop_window(F.pad(x, (1, 1, 1, 1)), oh, ow, h + 2, w + 2))
+
     @torch.no_grad()
     def reconstruct(self, upto: int) -> torch.Tensor:
         """The reconstruction of the training image by stages 0..upto-1, at the size of stage
@@ -240,3 +276,69 @@ class ConSinGAN(nn.Module):
         """What an application injects for `image` (at the training size): the image shrunk to
         the coarsest stage, ConSinGAN's way (`start_scale` only chooses where noise starts)."""
         return resize(image, size=self.sizes[0])
+
+
+class WindowPlan:
+    """How a (crop) window of stage n's image is computed from bands of the stages below it.
+
+    The window's image needs its features one pixel wider on each side (the tail's 3x3
+    convolution, zero-padded at the image's borders): a window `win[n]` of stage n's features.
+    A window of stage k's features needs a band of stage k-1's (its up-sampling to the body's
+    input, `shrink` px larger, and to the skip connection): `axes[k]` holds that band's rows and
+    columns, `win[k-1]` its size. Going down, the bands grow relative to their stage until one
+    is the whole stage: stages 0..`full` are computed whole, every one above only on its band.
+    """
+
+    def __init__(self, sizes: Sequence[tuple[int, int]], n: int, crop: tuple[int, int],
+                 shrink: int):
+        self.n, self.crop, self.shrink, self.sizes = n, tuple(crop), shrink, list(sizes)
+        height, width = sizes[n]
+        self.win: dict[int, tuple[int, int]] = {n: (min(crop[0] + 2, height),
+                                                    min(crop[1] + 2, width))}
+        self.axes: dict[int, tuple[Axis, Axis]] = {}
+        k = n
+        while k >= 1:
+            (h, w), (hp, wp), (mh, mw) = sizes[k], sizes[k - 1], self.win[k]
+            axes = tuple(Axis(n_in, [Use(bicubic_matrix(n_in, n_out + shrink), 0, m + shrink),
+                                     Use(bicubic_matrix(n_in, n_out), 0, m)], n_out - m + 1)
+                         for n_in, n_out, m in ((hp, h, mh), (wp, w, mw)))
+            self.axes[k] = axes
+            self.win[k - 1] = (axes[0].length, axes[1].length)
+            k -= 1
+            if axes[0].full and axes[1].full:
+                break
+        self.full = k  # the finest stage computed whole
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> WindowPlan:
+        self.device = torch.device(device)
+        for axes in self.axes.values():
+            for axis in axes:
+                axis.to(device, dtype)
+        return self
+
+    def positions(self, top, left) -> dict:
+        """The corner of every stage's window (k: (row, col) of its features, from `full` up)
+        and "image": the image window's offset in stage n's padded feature window."""
+        n, (height, width), (fh, fw) = self.n, self.sizes[self.n], self.win[self.n]
+        top = torch.as_tensor(top, device=self.device)
+        left = torch.as_tensor(left, device=self.device)
+        at = {n: ((top - 1).clamp(0, height - fh), (left - 1).clamp(0, width - fw))}
+        for k in range(n, self.full, -1):
+            rows, cols = self.axes[k]
+            at[k - 1] = (rows.start[at[k][0]], cols.start[at[k][1]])
+        at["image"] = (top - at[n][0], left - at[n][1])
+        return at
+
+    def noise_size(self, k: int) -> tuple[int, int]:
+        """(h, w) of the noise a stage above `full` needs for a window."""
+        mh, mw = self.win[k]
+        return mh + self.shrink, mw + self.shrink
+
+    def noise_window(self, k: int, z: torch.Tensor, at: tuple) -> torch.Tensor:
+        """Stage k's noise for the window at `at`: cropped from a whole stage's noise, or as
+        given when it has the window's size already."""
+        h, w = self.sizes[k]
+        if tuple(z.shape[-2:]) != (h + self.shrink, w + self.shrink):
+            return z
+        return crop_window(z, *at, *self.noise_size(k))

@@ -39,3 +39,29 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
 def rec_loss(output: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Reconstruction loss (unweighted): mean squared error."""
     return F.mse_loss(output, real)
+
+
+SWD_PATCH = 7  # side of the patches of the patch sliced-Wasserstein loss (GPDM's)
+SWD_DIRECTIONS = 64  # random directions per step (GPDM's)
+
+
+def random_directions(channels: int, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu", count: int = SWD_DIRECTIONS,
+                      patch: int = SWD_PATCH) -> torch.Tensor:
+    """`count` random unit directions in the space of (channels x patch x patch) patches, as
+    the (count, channels, patch, patch) weight of a convolution that projects every patch."""
+    d = torch.randn(count, channels * patch * patch, generator=generator, device=device)
+    d = d / d.norm(dim=1, keepdim=True)
+    return d.reshape(count, channels, patch, patch)
+
+
+def patch_swd(fake: torch.Tensor, real: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Sliced Wasserstein distance between the patch distributions of `fake` and `real` (GPDM's
+    loss): every patch of each (B, C, H, W, the same size) projected on every direction (a
+    convolution), the projections of each direction sorted, and the mean absolute difference of
+    the sorted values. Computed in float32 even under autocast; gradients reach `fake` only."""
+    with torch.autocast(fake.device.type, enabled=False):
+        w = directions.float()
+        pf = F.conv2d(fake.float(), w).flatten(2)  # (B, directions, patches)
+        pr = F.conv2d(real.detach().float(), w).flatten(2)
+        return (pf.sort(dim=2).values - pr.sort(dim=2).values).abs().mean()

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bands import crop_window
 from .config import SinGANConfig
 from .errors import ConfigError
 from .resize import resize, upsample_to
@@ -77,16 +78,6 @@ def init_weights(module: nn.Module, generator: torch.Generator | None = None) ->
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(m.bias)
-
-
-def crop_window(x: torch.Tensor, top: int | torch.Tensor, left: int | torch.Tensor, h: int,
-                w: int) -> torch.Tensor:
-    """The (h, w) window of x at (top, left); corners may be 0-dim tensors (no host sync)."""
-    if isinstance(top, int) and isinstance(left, int):
-        return x[..., top:top + h, left:left + w]
-    rows = top + torch.arange(h, device=x.device)
-    cols = left + torch.arange(w, device=x.device)
-    return x.index_select(-2, rows).index_select(-1, cols)
 
 
 def receptive_field(num_layers: int = 5, kernel_size: int = 3) -> int:

@@ -9,6 +9,11 @@ amplitude is `noise_amp_scale` x RMSE(real, reconstruction with that amplitude a
 reconstruction noise is drawn when it starts. Every iteration draws fresh noise for every stage
 (one draw for the whole iteration: every critic step scores the same fake); the generators then
 make one backward pass followed by `g_steps` optimiser steps on that gradient.
+
+With `crop_size`, a stage larger than it trains on one random window per iteration (the critic
+steps and the generators' all score the same one): the stages above the window plan's `full`
+one are computed only on the bands their window needs (`ConSinGAN.run_window`), their noise is
+drawn at the window's size, and the reconstruction's fixed noise is cropped to it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from torch import nn
 from ..config import SinGANConfig
 from ..consingan import ConSinGAN
 from ..models import init_weights
+from .inputs import window_corners, window_size
 from .stage import Stage, requires_grad
 
 HEAD, TAIL = "head", "tail"  # keys of the shared networks among a stage's learning networks
@@ -35,6 +41,7 @@ class StageDraw:
 
     n: int
     tensors: dict[str, torch.Tensor]
+    crop: tuple[int, int] | None = None  # the window's size, None for the whole image
     shared = True  # every critic step scores the same fake
 
     def noise(self, j: int) -> dict[int, torch.Tensor]:
@@ -46,15 +53,19 @@ class StageDraw:
     def u(self, j: int) -> torch.Tensor:
         return self.tensors["u"][j:j + 1]
 
-    def window(self, j: int) -> None:
-        return None
+    def window(self, j: int) -> tuple | None:
+        """(top, left, h, w) of the iteration's window at stage n (the same for every step)."""
+        if self.crop is None:
+            return None
+        corner = self.tensors["corner"]
+        return corner[0], corner[1], *self.crop
 
     @property
     def z_rec(self) -> None:
         return None
 
     def clone(self) -> StageDraw:
-        return StageDraw(self.n, {k: v.clone() for k, v in self.tensors.items()})
+        return StageDraw(self.n, {k: v.clone() for k, v in self.tensors.items()}, self.crop)
 
     def copy_(self, other: StageDraw) -> None:
         for k, v in other.tensors.items():
@@ -72,8 +83,9 @@ class GrowingInputs:
     def pool_at(self, scale: int) -> None:
         return None
 
-    def crop_size(self, n: int, config: SinGANConfig) -> None:
-        return None  # every stage trains on the whole image
+    def crop_size(self, n: int, config: SinGANConfig) -> tuple[int, int] | None:
+        """(h, w) of stage n's training windows, or None: the whole image."""
+        return window_size(self.model.sizes[n], config)
 
     def draw(self, stage: Stage) -> StageDraw:
         model, gen, n = self.model, self.gen, stage.n
@@ -82,10 +94,17 @@ class GrowingInputs:
             t = {"z0": stage.pool[pick]}
         else:
             t = {"z0": model.draw_noise(0, 1, generator=gen)}
+        plan = None if stage.crop is None else model.window_plan(n, stage.crop)
         for k in range(1, n + 1):
-            t[f"z{k}"] = model.draw_noise(k, 1, generator=gen)
+            size = plan.noise_size(k) if plan is not None and k > plan.full else None
+            shape = (1, *model.noise_shape(k)[:1], *size) if size else None
+            t[f"z{k}"] = model.draw_noise(k, 1, generator=gen) if shape is None else \
+                torch.randn(shape, generator=gen, device=model.device,
+                            dtype=model.noise_amp.dtype)
         t["u"] = torch.rand(stage.config.d_steps, 1, 1, 1, generator=gen, device=model.device)
-        return StageDraw(n, t)
+        if stage.crop is not None:
+            t["corner"] = window_corners(model.sizes[n], stage.crop, 1, gen, model.device)[0]
+        return StageDraw(n, t, stage.crop)
 
 
 class ConSinGANFamily:
@@ -187,14 +206,26 @@ class ConSinGANFamily:
     # --- iterations --------------------------------------------------------------------------
 
     def reconstruction(self, stage: Stage, draw: StageDraw) -> tuple[torch.Tensor, dict]:
-        return stage.rec_in, stage.rec_z
+        """The reconstruction's inputs; with a window, its noise cropped to the window's bands
+        (so that it batches with the draw's)."""
+        window = draw.window(0)
+        if window is None:
+            return stage.rec_in, stage.rec_z
+        plan = self.model.window_plan(stage.n, window[2:])
+        at = plan.positions(*window[:2])
+        return stage.rec_in, {k: plan.noise_window(k, z, at[k]) if k > plan.full else z
+                              for k, z in stage.rec_z.items()}
 
     def forward(self, stage: Stage, x: torch.Tensor, noise: dict[int, torch.Tensor],
                 window: tuple | None) -> torch.Tensor:
-        """The image of stage n from the stage-0 input x, through every stage."""
+        """The image of stage n (or its `window`) from the stage-0 input x, through every
+        stage."""
         bodies = {k: net for k, net in stage.nets.items() if isinstance(k, int)}
-        return self.model.run(x, noise, stage.n + 1, bodies=bodies, amps=stage.amps,
-                              head=stage.nets.get(HEAD), tail=stage.nets.get(TAIL))
+        kw = dict(bodies=bodies, amps=stage.amps, head=stage.nets.get(HEAD),
+                  tail=stage.nets.get(TAIL))
+        if window is None:
+            return self.model.run(x, noise, stage.n + 1, **kw)
+        return self.model.run_window(x, noise, stage.n, window[:2], window[2:], **kw)
 
     def generator_steps(self, stage: Stage, loss: Callable[[], torch.Tensor]) -> None:
         """One backward pass, then `g_steps` optimiser steps on that same gradient."""

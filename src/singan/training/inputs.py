@@ -69,6 +69,32 @@ class Draw:
             self.tensors[k].copy_(v)
 
 
+def window_size(size: tuple[int, int], config: SinGANConfig) -> tuple[int, int] | None:
+    """(h, w) of the random windows a scale of `size` trains on with `config`, or None for the
+    whole image."""
+    h, w = size
+    if not config.crop_size or max(h, w) <= config.crop_size:
+        return None
+    return min(h, config.crop_size), min(w, config.crop_size)
+
+
+def window_corners(size: tuple[int, int], crop: tuple[int, int], count: int,
+                   generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(count, 2) random window corners (top, left) in an image of `size`, as a long tensor.
+
+    Drawn uniformly over positions that let the window stick out by half its size, then clamped
+    into the image, so that the rows and columns at the borders (where the generator sees the
+    zero padding) are covered about half as often as an interior one, instead of about 1/crop
+    as often with corners drawn inside the image.
+    """
+    (h, w), (ch, cw) = size, crop
+    half = torch.tensor([ch // 2, cw // 2], device=device)
+    span = torch.tensor([h - ch + 1, w - cw + 1], device=device) + 2 * half
+    top_left = torch.rand(count, 2, generator=generator, device=device) * span
+    hi = torch.tensor([h - ch, w - cw], device=device)
+    return (top_left.long() - half).clamp(min=torch.zeros_like(hi), max=hi)
+
+
 class RandomInputs:
     """The random inputs of a model's training, drawn from `generator`.
 
@@ -128,28 +154,12 @@ class RandomInputs:
         return self.model.walk(x, 0, upto, generator=self.gen, upsample_end=True)
 
     def crop_size(self, n: int, config: SinGANConfig) -> tuple[int, int] | None:
-        """(h, w) of the random windows scale n trains on with `config`, or None for the whole
-        image."""
-        (h, w) = self.model.sizes[n]
-        if not config.crop_size or max(h, w) <= config.crop_size:
-            return None
-        return min(h, config.crop_size), min(w, config.crop_size)
+        """(h, w) of scale n's training windows (`window_size`), or None."""
+        return window_size(self.model.sizes[n], config)
 
     def window_corners(self, n: int, crop: tuple[int, int], count: int) -> torch.Tensor:
-        """(count, 2) random window corners (top, left) at scale n, as a long tensor.
-
-        Drawn uniformly over positions that let the window stick out by half its size, then
-        clamped into the image, so that the rows and columns at the borders (where the generator
-        sees the zero padding) are covered about half as often as an interior one, instead of
-        about 1/crop as often with corners drawn inside the image.
-        """
-        device = self.model.device
-        (h, w), (ch, cw) = self.model.sizes[n], crop
-        half = torch.tensor([ch // 2, cw // 2], device=device)
-        span = torch.tensor([h - ch + 1, w - cw + 1], device=device) + 2 * half
-        top_left = torch.rand(count, 2, generator=self.gen, device=device) * span
-        hi = torch.tensor([h - ch, w - cw], device=device)
-        return (top_left.long() - half).clamp(min=torch.zeros_like(hi), max=hi)
+        """`count` random corners of scale n's windows (`window_corners`)."""
+        return window_corners(self.model.sizes[n], crop, count, self.gen, self.model.device)
 
     def draw(self, stage: Stage) -> Draw:
         """Every random input of one iteration of `stage`, in a fixed order."""

@@ -29,9 +29,10 @@ class Objective(Protocol):
                     fake: torch.Tensor, u: torch.Tensor, step: int) -> tuple[torch.Tensor, Parts]:
         """The critic's loss at critic step `step` of an iteration."""
 
-    def generator_loss(self, config: SinGANConfig, critic: nn.Module, fake: torch.Tensor,
+    def generator_loss(self, config: SinGANConfig, critic: nn.Module | None, fake: torch.Tensor,
                        rec: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, Parts]:
-        """The generators' loss on a fake and the reconstruction `rec` of `real`."""
+        """The generators' loss on a fake and the reconstruction `rec` of `real` (`critic`
+        None: a scale without a critic, no adversarial term)."""
 
 
 class WGANGP:
@@ -70,8 +71,10 @@ class WGANGP:
         parts["d_loss"] = d_loss
         return d_loss, parts
 
-    def generator_loss(self, config: SinGANConfig, critic: nn.Module, fake: torch.Tensor,
+    def generator_loss(self, config: SinGANConfig, critic: nn.Module | None, fake: torch.Tensor,
                        rec: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, Parts]:
-        g_adv = g_adv_loss(critic(fake))
         weighted = config.rec_weight * rec_loss(rec, real)
+        if critic is None:
+            return weighted, {"rec_loss": weighted}
+        g_adv = g_adv_loss(critic(fake))
         return g_adv + weighted, {"g_loss": g_adv, "rec_loss": weighted}

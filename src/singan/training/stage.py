@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from ..config import SinGANConfig
+from ..losses import patch_swd, random_directions
 from ..models import crop_window
-from .inputs import Draw, RandomInputs
+from .inputs import Draw, RandomInputs, window_corners
 
 if TYPE_CHECKING:
     from .family import ModelFamily
@@ -44,6 +45,8 @@ class Stage:
     rec_in: torch.Tensor  # reconstruction entering scale lo
     rec_z: dict[int, torch.Tensor]  # reconstruction noise by scale
     crop: tuple[int, int] | None = None  # window size at scale n, None for the whole image
+    swd: bool = False  # the generators' loss adds the patch sliced-Wasserstein loss
+    critic: bool = True  # False: no critic steps, no adversarial loss (`swd_only`)
     pool: torch.Tensor | None = None  # pre-drawn random inputs of scale lo
     g_opt: torch.optim.Optimizer | None = None
     d_opt: torch.optim.Optimizer | None = None
@@ -126,8 +129,24 @@ class StageEngine:
                                        capturable=capturable)
         stage.crop = self.inputs.crop_size(stage.n, c)
         stage.pool = pool
-        stage.sums = {k: torch.zeros((), device=device) for k in self.objective.names}
+        num_scales = self.family.model.num_scales
+        stage.swd = c.swd_weight > 0 and stage.n >= num_scales - c.swd_stages
+        stage.critic = not (stage.swd and c.swd_only)
+        names = (*self.objective.names, "swd") if stage.swd else self.objective.names
+        stage.sums = {k: torch.zeros((), device=device) for k in names}
         return stage
+
+    def draw(self, stage: Stage) -> Draw:
+        """Every random input of one iteration: the inputs' draw, then (with the patch loss)
+        its random directions and the corner of the real window it is compared with."""
+        draw = self.inputs.draw(stage)
+        if stage.swd:
+            gen, device = self.inputs.gen, stage.real.device
+            draw.tensors["directions"] = random_directions(3, gen, device)
+            if stage.crop is not None:
+                draw.tensors["real_corner"] = window_corners(
+                    tuple(stage.real.shape[-2:]), stage.crop, 1, gen, device)[0]
+        return draw
 
     # --- iterations --------------------------------------------------------------------------
 
@@ -141,7 +160,7 @@ class StageEngine:
         # which do not change meanwhile, make the same fake: it is made once.
         requires_grad(d_net, True)
         shared, fake = getattr(draw, "shared", False), None
-        for j in range(c.d_steps):
+        for j in range(c.d_steps if stage.critic else 0):
             zs, window, prev = draw.noise(j), draw.window(j), draw.prev(j)
             target = stage.real if window is None else crop_window(stage.real, *window)
             if fake is None or not shared:
@@ -157,6 +176,14 @@ class StageEngine:
         # When the objective pairs real and fake, the generators make the fake and the
         # reconstruction as one batch of two as well.
         requires_grad(d_net, False)
+        j = c.d_steps - 1
+        zs, window, prev = draw.noise(j), draw.window(j), draw.prev(j)
+        target = stage.real if window is None else crop_window(stage.real, *window)
+        swd_real = None
+        if stage.swd:  # the patch loss compares with an independent window of the real image
+            corner = draw.tensors.get("real_corner")
+            swd_real = stage.real if corner is None else \
+                crop_window(stage.real, corner[0], corner[1], *stage.crop)
         paired = objective.pairs(c)
         if paired:
             both_in = torch.cat([prev, rec_in])
@@ -168,7 +195,12 @@ class StageEngine:
             else:
                 fake = family.forward(stage, prev, zs, window)
                 rec_out = family.forward(stage, rec_in, rec_z, window)
-            total, parts = objective.generator_loss(c, d_net, fake, rec_out, target)
+            total, parts = objective.generator_loss(c, d_net if stage.critic else None, fake,
+                                                    rec_out, target)
+            if swd_real is not None:
+                swd = patch_swd(fake, swd_real, draw.tensors["directions"])
+                total = total + c.swd_weight * swd
+                parts["swd"] = swd
             logged.update(parts)
             return total
 
@@ -196,7 +228,7 @@ class StageEngine:
             if it == milestone:
                 for opt in (stage.g_opt, stage.d_opt):
                     scale_lr(opt, c.lr_gamma)
-            draw = self.inputs.draw(stage)
+            draw = self.draw(stage)
             with self.precision(stage.real.device):
                 step(draw)
             count += 1
