@@ -43,3 +43,21 @@ def test_reconstruction_refuses_a_missing_run(tmp_path, capsys):
     with pytest.raises(singan.SinGANError):
         rec.main([str(tmp_path / "nothing")])
     assert capsys.readouterr().out == ""
+
+
+def test_stage_probe_reports_every_scale_of_both_families(image_file, tmp_path, capsys):
+    """bench/stage_probe.py: one line per scale with its reconstruction error, and the grid."""
+    probe = load_bench("stage_probe")
+    grid = tmp_path / "grid.png"
+    assert probe.main([str(image_file), "--preset", "consingan", "--set", "iters=2",
+                       "--set", "base_channels=8", "--set", "max_channels=8",
+                       "--set", "num_stages=3", "--set", "crop_size=20", "--shrink", "40",
+                       "--samples", "2", "--grid", str(grid)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all("rec RMSE" in line for line in lines)
+    from PIL import Image
+    with Image.open(grid) as im:
+        assert im.height == 3 * int(lines[-1].split()[2].split("x")[0].rstrip(":"))
+    assert probe.main([str(image_file), "--preset", "tiny", "--set", "iters=2",
+                       "--shrink", "40"]) == 0
+    assert "scale 0 " in capsys.readouterr().out

@@ -2,7 +2,8 @@
 
 Two parts:
 - the pyramid's work per iteration at each scale (`scale_work`: pixels x width^2, windows counted
-  at their own size; a ConSinGAN stage runs the stages below it too), times its iterations (the
+  at their own size; a ConSinGAN stage runs the stages below it too, on their bands when it
+  trains on windows), times its iterations (the
   `expected_work` of progress bars);
 - the throughput of the device, measured in a short warm-up (`measure_throughput`: a few
   iterations of the configuration's own networks on a small two- or three-scale pyramid), as
@@ -29,9 +30,11 @@ import torch
 
 from ..budget import training_memory_per_scale
 from ..config import PRESETS, SinGANConfig, make_config
+from ..consingan import WindowPlan
 from ..data import default_image
 from ..images import image_to_tensor
 from ..pyramid import geometry_for
+from .inputs import window_size
 
 PROBE_SIZE = (48, 64)  # (H, W) of the warm-up's image: a pyramid of two scales, 24x32 and 48x64
 PROBE_ITERS = 5  # iterations per probe scale; the first two warm up and are not timed
@@ -42,10 +45,22 @@ def scale_work(config: SinGANConfig, sizes: Sequence[tuple[int, int]]) -> list[f
     """Relative cost of one iteration at each scale of a pyramid of `sizes`."""
     c, crop = config, config.crop_size or 1 << 30
     if c.arch == "consingan":
-        pixels = [h * w for h, w in sizes]
-        return [float(sum(pixels[:n + 1]) * c.base_channels ** 2) for n in range(len(sizes))]
+        return [float(_stage_pixels(c, sizes, n) * c.base_channels ** 2)
+                for n in range(len(sizes))]
     return [float(min(h, crop) * min(w, crop) * c.channels(n) ** 2)
             for n, (h, w) in enumerate(sizes)]
+
+
+def _stage_pixels(config: SinGANConfig, sizes: Sequence[tuple[int, int]], n: int) -> int:
+    """Pixels a ConSinGAN iteration at stage n computes: every stage up to n, whole, or only
+    the band of its training window (`WindowPlan`)."""
+    whole = [h * w for h, w in sizes[:n + 1]]
+    crop = window_size(sizes[n], config)
+    if crop is None:
+        return sum(whole)
+    plan = WindowPlan(sizes, n, crop, 2 * config.num_layers)
+    return sum(whole[k] if k <= plan.full else plan.win[k][0] * plan.win[k][1]
+               for k in range(n + 1))
 
 
 def pyramid_work(config: SinGANConfig, sizes: Sequence[tuple[int, int]]) -> list[float]:
