@@ -149,12 +149,13 @@ class SinGANConfig:
         'negative slope of every LeakyReLU (ConSinGAN: 0.05)')
     # patch sliced-Wasserstein loss (GPDM's) at the finest scales
     swd_weight: float = _setting(0.0,
-        "weight of the patch sliced-Wasserstein loss (7x7 patches, 64 fresh random directions "
-        "per step) in the generators' loss at the finest swd_stages scales (0: off)")
+        "weight of the patch SWD loss (sliced Wasserstein distance of 7x7 patches, 64 random "
+        "directions drawn every step) in the generators' loss at the finest swd_stages scales "
+        "(0: off)")
     swd_stages: int = _setting(0,
-        'how many of the finest scales add the patch sliced-Wasserstein loss')
+        'how many of the finest scales add the patch SWD loss')
     swd_only: bool = _setting(False,
-        'at those scales the patch loss replaces the critic (no critic steps, no adversarial '
+        'at those scales the patch SWD loss replaces the critic (no critic steps, no adversarial '
         'loss)')
 
 
