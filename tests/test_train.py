@@ -356,3 +356,22 @@ def test_channels_last_trains_the_same_arithmetic_and_saves_plain_tensors(tiny_i
     assert all(v.is_contiguous() for v in loaded.state_dict().values())
     x = singan.generate(loaded, 1, seeds=[0])
     assert torch.isfinite(x).all()
+
+
+def test_the_patch_loss_trains_singans_finest_scales_on_windows_without_a_critic(tiny_image):
+    """The engine's patch SWD loss works for SinGAN's per-scale generators too, on windows: the
+    fake window is compared with an independently drawn window of the real image."""
+    cfg = fast_small().replace(swd_weight=1.0, swd_stages=1, swd_only=True)
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    for n in range(tr.model.num_scales - 1):
+        tr.train_scale(n)
+    stage = tr.engine.setup(tr.model.num_scales - 1, tr.config)
+    assert stage.swd and not stage.critic and stage.crop is not None
+    draw = tr.engine.draw(stage)
+    assert draw.tensors["real_corner"].shape == (2,)
+    critic = [p.clone() for p in stage.d_net.parameters()]
+    tr.engine.step(stage, draw)
+    assert all(torch.equal(a, b) for a, b in zip(critic, stage.d_net.parameters()))
+    assert float(stage.sums["swd"]) > 0
+    m = singan.train(tiny_image, cfg, seed=0)
+    assert m.is_complete and torch.isfinite(singan.generate(m, 1, seeds=[0])).all()
