@@ -160,9 +160,14 @@ class StageEngine:
         # which do not change meanwhile, make the same fake: it is made once.
         requires_grad(d_net, True)
         shared, fake = getattr(draw, "shared", False), None
-        for j in range(c.d_steps if stage.critic else 0):
-            zs, window, prev = draw.noise(j), draw.window(j), draw.prev(j)
+        def inputs(j: int) -> tuple:
+            """Critic step j's noise, window, coarse input and real image (or its window)."""
+            window = draw.window(j)
             target = stage.real if window is None else crop_window(stage.real, *window)
+            return draw.noise(j), window, draw.prev(j), target
+
+        for j in range(c.d_steps if stage.critic else 0):
+            zs, window, prev, target = inputs(j)
             if fake is None or not shared:
                 with torch.no_grad():
                     fake = family.forward(stage, prev, zs, window)
@@ -176,9 +181,7 @@ class StageEngine:
         # When the objective pairs real and fake, the generators make the fake and the
         # reconstruction as one batch of two as well.
         requires_grad(d_net, False)
-        j = c.d_steps - 1
-        zs, window, prev = draw.noise(j), draw.window(j), draw.prev(j)
-        target = stage.real if window is None else crop_window(stage.real, *window)
+        zs, window, prev, target = inputs(c.d_steps - 1)
         swd_real = None
         if stage.swd:  # the patch loss compares with an independent window of the real image
             corner = draw.tensors.get("real_corner")
