@@ -16,6 +16,9 @@ DIR/K/meta.json for real/K.jpg) instead of training; images without a folder the
 --engine gpnn|gpdm runs a training-free patch engine (singan.patch) instead of training: one sample
 per seed 0..N-1, with --set KEY=VALUE for the engine's settings (e.g. --set noise=1.0); the
 table's time column is then seconds per sample.
+--keep-runs DIR trains each image into the run folder DIR/K and keeps it: a benchmark killed midway
+continues from each run's last finished scale when run again with the same command, and finished
+runs are only sampled (their time column is then this process's share of the training).
 --start-scale K starts our samples at scale K (the paper's "generation from scale N - K": the
 scales below replay the training image's reconstruction, which keeps its layout).
 
@@ -85,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs-from", metavar="DIR", default=None,
                    help="no training: sample the trained run folders DIR/K of each real/K.jpg "
                         "(written by `singan train` or `singan train-many`)")
+    p.add_argument("--keep-runs", metavar="DIR", default=None,
+                   help="train into run folders DIR/K and keep them; run again, the benchmark "
+                        "resumes unfinished runs and reuses finished ones")
     p.add_argument("--start-scale", type=int, default=0, metavar="K",
                    help="scale our samples start from (0: coarsest, the paper's random samples; "
                         "1 and up keep more of the training image's layout)")
@@ -111,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             and args.preset is None:
         p.error("--preset is required (or --engine, --published-only, --samples-from or "
                 "--runs-from)")
+    if args.keep_runs and not args.preset:
+        p.error("--keep-runs keeps the runs a --preset trains")
     if args.start_scale < 0:
         p.error("--start-scale must be 0 or more")
     if args.start_scale and (args.samples_from or args.published_only):
@@ -174,11 +182,36 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
     """Train on `real`, draw samples, score them; returns the row's values."""
     sync(device)
     t0 = time.perf_counter()
-    model = singan.train(real, config, device=device, seed=args.seed,
-                         cuda_graphs=args.cuda_graphs, bf16=args.bf16)
+    resumed = None
+    if args.keep_runs:
+        model, resumed = train_kept(real, config, Path(args.keep_runs) / args.name, args, device)
+    else:
+        model = singan.train(real, config, device=device, seed=args.seed,
+                             cuda_graphs=args.cuda_graphs, bf16=args.bf16)
     sync(device)
     seconds = time.perf_counter() - t0
-    return score(real, draw(model, args), seconds, args, device, extractor)
+    row = score(real, draw(model, args), seconds, args, device, extractor)
+    if resumed is not None:
+        row["resumed_at_scale"] = resumed  # train_seconds is then only this process's share
+    return row
+
+
+def train_kept(real: torch.Tensor, config: SinGANConfig, folder: Path, args,
+               device) -> tuple[singan.SinGAN, int | None]:
+    """Train into the run folder `folder`, or continue (or reuse) the run of the same recipe
+    that a killed benchmark left there; with the scale it resumed at (None for a new run)."""
+    if not (folder / "config.json").is_file():
+        return singan.run.train_run(folder, real, config, seed=args.seed, device=device,
+                                    cuda_graphs=args.cuda_graphs, bf16=args.bf16), None
+    info = singan.run.read_run_info(folder)
+    if info["config"] != config or info.get("seed") != args.seed \
+            or [info["image"]["height"], info["image"]["width"]] != list(real.shape[-2:]):
+        raise SinGANError(f"{folder} holds a run of another recipe, seed or image; give "
+                          f"--keep-runs another folder")
+    first = []
+    model = singan.run.resume_run(folder, device=device, cuda_graphs=args.cuda_graphs,
+                                  bf16=args.bf16, on_start=lambda s: first.append(s.first_scale))
+    return model, first[0]
 
 
 def draw(model: singan.SinGAN, args) -> torch.Tensor:
@@ -404,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             "bf16": args.bf16,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
             "samples_from": args.samples_from, "runs_from": args.runs_from,
-            "start_scale": args.start_scale, "shrink": args.shrink,
+            "start_scale": args.start_scale, "shrink": args.shrink, "keep_runs": args.keep_runs,
             "sifid_layer": args.layer, "load_average_start_end": [load_start,
                                                                    os.getloadavg()[0]]}
     header = (f"Places benchmark, {meta['date']}, device: {meta['device']}, preset: "

@@ -646,3 +646,48 @@ def test_eval_says_a_pipe_is_not_a_regular_file(images, tmp_path, capsys):
     err = eval_error([real / "0.png", real / "1.png", "--metric", "sifid",
                       "--inception-weights", weights], capsys)
     assert f"{weights}: {what}" in err and "no such" not in err
+
+
+@needs_fid
+def test_places_bench_keeps_and_resumes_runs(tmp_path, capsys):
+    """places.py --keep-runs: a benchmark killed midway continues each run from its last finished
+    scale, to the same samples as an uninterrupted one; a finished run is reused; a run of
+    another recipe in the folder is refused."""
+    places = bench_module("places")
+    data = tmp_path / "data"
+    (data / "real").mkdir(parents=True)
+    singan.default_image(28, 32, seed=4).save(data / "real" / "0.jpg")
+    sets = ["iters=2", "max_size=32", "min_size=12", "base_channels=4", "max_channels=4"]
+    args = ["--data", str(data), "--preset", "tiny", "--samples", "2", "--device", "cpu",
+            "--seed", "5", *[a for s in sets for a in ("--set", s)]]
+
+    def run(keep: Path, out: str) -> dict:
+        assert places.main([*args, "--keep-runs", str(keep), "--out", str(tmp_path / out)]) == 0
+        return json.loads(next((tmp_path / out).glob("*.json")).read_text())["rows"][0]["ours"]
+
+    whole = run(tmp_path / "whole", "a")
+    assert "resumed_at_scale" not in whole and singan.load(tmp_path / "whole" / "0").is_complete
+
+    class Killed(Exception):
+        pass
+
+    def kill(p):
+        if p.scale == 2:
+            raise Killed
+
+    real = singan.images.load_image(data / "real" / "0.jpg")
+    with pytest.raises(Killed):
+        singan.run.train_run(tmp_path / "cut" / "0", real, places.make_config("tiny", sets),
+                             seed=5, callback=kill)
+    resumed = run(tmp_path / "cut", "b")
+    assert resumed["resumed_at_scale"] == 2
+    assert resumed["sifid_values"] == whole["sifid_values"]
+    again = run(tmp_path / "cut", "c")  # finished: only sampled
+    assert again["resumed_at_scale"] == singan.load(tmp_path / "cut" / "0").num_scales
+    assert again["sifid_values"] == whole["sifid_values"]
+    capsys.readouterr()
+    with pytest.raises(singan.SinGANError, match="another recipe"):
+        places.main([*args, "--seed", "6", "--keep-runs", str(tmp_path / "cut"),
+                     "--out", str(tmp_path / "d")])
+    with pytest.raises(SystemExit):
+        places.parse_args(["--data", str(data), "--published-only", "--keep-runs", "x"])
