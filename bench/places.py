@@ -437,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             "bf16": args.bf16,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
             "samples_from": args.samples_from, "runs_from": args.runs_from,
-            "start_scale": args.start_scale, "shrink": args.shrink, "keep_runs": args.keep_runs,
+            "start_scale": args.start_scale, "shrink": args.shrink,
+            "keep_runs": args.keep_runs,
             "sifid_layer": args.layer, "load_average_start_end": [load_start,
                                                                    os.getloadavg()[0]]}
     header = (f"Places benchmark, {meta['date']}, device: {meta['device']}, preset: "

@@ -7,6 +7,7 @@ import shutil
 import math
 import statistics
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
