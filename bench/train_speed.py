@@ -130,7 +130,7 @@ def main() -> None:
         print(json.dumps(measure(args.preset[0], args.image, args.device, args.iters + 1,
                                  args.threads, overrides, args.graphs, args.cudnn_benchmark)))
         return
-    results = []
+    results, failed = [], []
     for preset in args.preset:
         cmd = [sys.executable, __file__, "--child", "--preset", preset, "--device", args.device,
                "--iters", str(args.iters)] + (["--image", args.image] if args.image else []) + \
@@ -140,8 +140,10 @@ def main() -> None:
               (["--set", *args.set] if args.set else [])
         env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if out.returncode != 0:
-            sys.exit(f"{preset}: benchmark failed:\n{out.stderr}")
+        if out.returncode != 0:  # the others are still measured and printed
+            print(f"{preset}: benchmark failed:\n{out.stderr}", file=sys.stderr, flush=True)
+            failed.append(preset)
+            continue
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"# {platform.node()} {platform.processor() or platform.machine()} ({cpu_model()}), "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
@@ -162,6 +164,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    if failed:
+        sys.exit(f"failed: {' '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """bench/reconstruction.py: per-scale reconstruction figures of a trained run."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,3 +62,25 @@ def test_stage_probe_reports_every_scale_of_both_families(image_file, tmp_path, 
     assert probe.main([str(image_file), "--preset", "tiny", "--set", "iters=2",
                        "--shrink", "40"]) == 0
     assert "scale 0 " in capsys.readouterr().out
+
+
+def test_train_speed_measures_every_spec_past_a_failed_one(tmp_path):
+    """bench/train_speed.py times each preset spec in its own process; one that fails (here a
+    refused setting) is reported and the others are still measured, written, and the exit status
+    names the failure."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "train_speed.py"
+    out = tmp_path / "speed.json"
+    tiny = "max_size=32,min_size=16,base_channels=4,max_channels=4"
+    res = subprocess.run([sys.executable, str(script), "--iters", "1", "--threads", "1",
+                          "--preset", f"tiny:{tiny}", f"tiny:{tiny},gp_every=9",
+                          f"tiny:{tiny},iters=7", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "failed: tiny:" in res.stderr and "gp_every" in res.stderr
+    rows = json.loads(out.read_text())
+    assert [r["preset"] for r in rows] == [f"tiny:{tiny}", f"tiny:{tiny},iters=7"]
+    assert all(r["extrapolated_cpu_s"] > 0 for r in rows)
+    assert [s["iters"] for s in rows[1]["scales"]][0] == 7
+    assert "## preset tiny:" in res.stdout
