@@ -320,6 +320,32 @@ def test_bf16_trains_in_bfloat16_arithmetic_where_the_device_has_it(tiny_image):
     wa, wb = weights(a), weights(b)
     assert not all(torch.equal(wa[k], wb[k]) for k in wa)
     assert all(torch.isfinite(v).all() for v in wb.values() if v.is_floating_point())
+    # the config's bf16 (a preset's) is the same arithmetic where the device has it
+    c = singan.train(tiny_image, cfg.replace(bf16=True), seed=1)
+    assert all(torch.equal(wb[k], v) for k, v in weights(c).items())
+
+
+def test_config_bf16_falls_back_to_float32_where_it_is_not_native(monkeypatch, tiny_image):
+    """A config (preset) asking for bf16 trains in float32, unchanged, on a device without native
+    bfloat16, and says so in `singan train`'s first message; only --bf16 by name is refused."""
+    from singan.cli.train import arithmetic
+    from singan.training import Trainer
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False,
+                        raising=False)
+    cfg = fast_small()
+    asked = cfg.replace(bf16=True)
+    assert not Trainer.from_image(tiny_image, asked, seed=1).bf16
+    a = weights(singan.train(tiny_image, cfg, seed=1))
+    b = weights(singan.train(tiny_image, asked, seed=1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    cpu = torch.device("cpu")
+    assert arithmetic(cfg, cpu) == "float32"
+    assert arithmetic(asked, cpu) == "float32 (cpu has no native bfloat16)"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True,
+                        raising=False)
+    assert arithmetic(asked, cpu) == "bfloat16" and Trainer.from_image(tiny_image, asked).bf16
+    assert not Trainer.from_image(tiny_image, cfg).bf16
 
 
 def test_bf16_is_refused_where_it_is_not_native(monkeypatch, tmp_path, image_file, capsys):

@@ -13,7 +13,7 @@ from .errors import ConfigError
 MODES = ("generation", "sr", "animation")
 ARCHS = ("singan", "consingan")  # model families: a generator per scale, one growing generator
 MAX_SIDE = 4096  # largest max_size (long side of the finest training scale)
-BOOL_FIELDS = ("noise_padding", "redraw_z_rec", "quantize_8bit", "swd_only")
+BOOL_FIELDS = ("noise_padding", "redraw_z_rec", "quantize_8bit", "swd_only", "bf16")
 
 # Type and range of every numeric setting (checked by `validated`, so by the CLI, the web app and
 # for every config.json loaded). The upper bounds keep a config from elsewhere from asking for
@@ -157,6 +157,11 @@ class SinGANConfig:
     swd_only: bool = _setting(False,
         'at those scales the patch SWD loss replaces the critic (no critic steps, no adversarial '
         'loss)')
+    # arithmetic
+    bf16: bool = _setting(False,
+        'train in bfloat16 arithmetic (autocast; the weights stay float32) where the device has '
+        'it natively (CPUs with AVX512 BF16 or AMX, GPUs of compute capability 8.0 and up), in '
+        'float32 elsewhere')
 
 
     def channels(self, scale: int) -> int:

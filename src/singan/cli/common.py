@@ -181,15 +181,9 @@ def add_cuda_graphs_arg(p: argparse.ArgumentParser) -> None:
                         "faster); ignored on the CPU")
 
 
-def add_bf16_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bf16", action="store_true",
-                   help="train in bfloat16 arithmetic (autocast; the weights stay fp32): faster "
-                        "on CPUs with AVX512-BF16 or AMX and on recent GPUs, other results than "
-                        "fp32 (its quality is not judged yet: docs/benchmarks.md)")
-
-
 def check_bf16(device: torch.device, asked: bool) -> bool:
-    """--bf16 where the device has native bfloat16, else one clear message."""
+    """--bf16 (asked for by name) where the device has native bfloat16, else one clear message;
+    a preset's bf16 falls back to float32 on such a device instead."""
     from ..training import supports_bf16
 
     if asked and not supports_bf16(device):

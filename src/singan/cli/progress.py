@@ -85,11 +85,11 @@ def cpu_hint(args: argparse.Namespace, preset: str, device: torch.device,
 
 
 def train_message(source: str, image: torch.Tensor, device: torch.device, preset: str,
-                  out: Path) -> Callable[[RunStart], str]:
+                  out: Path, arithmetic: str = "float32") -> Callable[[RunStart], str]:
     """The line `singan train` prints when a new training starts."""
     return lambda start: (f"training {source} ({image.shape[-1]}x{image.shape[-2]}) on "
-                          f"{device}: {start.model.num_scales} scales, preset {preset}, run "
-                          f"folder {out}")
+                          f"{device}: {start.model.num_scales} scales, preset {preset}, "
+                          f"{arithmetic}, run folder {out}")
 
 
 def resume_message(device: torch.device) -> Callable[[RunStart], str]:

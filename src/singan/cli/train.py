@@ -17,9 +17,9 @@ from ..pyramid import geometry_for
 from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE, held_pixels
-from ..training import estimate_scales, format_duration
+from ..training import estimate_scales, format_duration, supports_bf16
 from ..training.estimate import DESCRIBED_SIZE, describe_presets
-from .common import (HelpFormatter, add_bf16_arg, add_config_args, add_cuda_graphs_arg,
+from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg,
                      add_device_args, add_limit_args, bounded, check_bf16, config_argv,
                      config_overrides, path_arg, resolve_device, say, use_cudnn_benchmark)
 from .failures import GPU, MAIN
@@ -59,7 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_limit_args(p)
     p.add_argument("--seed", type=bounded(bounds.SEED), default=0, help="random seed")
     add_cuda_graphs_arg(p)
-    add_bf16_arg(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last finished scale")
     p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
@@ -143,13 +142,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         raise CommandError("--json goes with --dry-run (the plan as JSON)")
+    check_bf16(device, bool(args.bf16))  # asked for by name: refused where it is not native
     run_training(lambda callback, on_start: train_run(
         out, image, config, source=source, preset=preset, seed=args.seed, device=device,
         force=args.force, geometry=geo, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
-        bf16=check_bf16(device, args.bf16),
         callback=callback, on_start=on_start), args, out,
-        train_message(source, image, device, preset, out))
+        train_message(source, image, device, preset, out, arithmetic(config, device)))
     return 0
+
+
+def arithmetic(config, device: torch.device) -> str:
+    """The training's arithmetic, for its first message: bfloat16 where the config asks for it
+    and the device has it natively (`supports_bf16`), else float32."""
+    if not config.bf16:
+        return "float32"
+    return "bfloat16" if supports_bf16(device) else \
+        f"float32 ({device} has no native bfloat16)"
 
 
 def plan_table(config, preset: str, image_size: tuple[int, int], device: torch.device,
@@ -187,7 +195,6 @@ def _resume(args: argparse.Namespace, out: Path) -> int:
     use_cudnn_benchmark(device, args.cudnn_benchmark)
     run_training(lambda callback, on_start: resume_run(
         out, device=device, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
-        bf16=check_bf16(device, args.bf16),
         callback=callback, on_start=on_start), args, out, resume_message(device))
     return 0
 

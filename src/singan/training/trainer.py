@@ -66,7 +66,9 @@ class Trainer:
             self.inputs = RandomInputs(model, generator, pool_seed)
             self.family = SinGANFamily(model, generator)
         self.objective = WGANGP()
-        self.engine = StageEngine(self.family, self.objective, self.inputs, bf16=bf16,
+        # bfloat16 where asked (`bf16`), or where the config asks and the device has it natively
+        self.bf16 = bool(bf16 or (self.config.bf16 and supports_bf16(self.device)))
+        self.engine = StageEngine(self.family, self.objective, self.inputs, bf16=self.bf16,
                                   channels_last=channels_last)
         self.work = expected_work(model)
 
