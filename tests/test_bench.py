@@ -84,3 +84,21 @@ def test_train_speed_measures_every_spec_past_a_failed_one(tmp_path):
     assert all(r["extrapolated_cpu_s"] > 0 for r in rows)
     assert [s["iters"] for s in rows[1]["scales"]][0] == 7
     assert "## preset tiny:" in res.stdout
+
+
+def test_issue17_recipes_are_valid_settings():
+    """Every recipe of bench/places_queue.sh names places.py flags that make a valid config (a
+    typo would otherwise surface only hours into a background queue)."""
+    places = load_bench("places")
+    path = Path(__file__).resolve().parents[1] / "bench" / "configs" / "issue17-recipes.txt"
+    names = []
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, *flags = line.split()
+        names.append(name)
+        sets = [flags[i + 1] for i, f in enumerate(flags) if f == "--set"]
+        assert all(f in ("--set", "--bf16") or flags[i - 1] == "--set"
+                   for i, f in enumerate(flags)), line
+        assert places.make_config("consingan", sets).arch == "consingan"
+    assert len(names) == len(set(names)) and "faithful" in names
