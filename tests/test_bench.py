@@ -102,3 +102,7 @@ def test_issue17_recipes_are_valid_settings():
                    for i, f in enumerate(flags)), line
         assert places.make_config("consingan", sets).arch == "consingan"
     assert len(names) == len(set(names)) and "faithful" in names
+    # and the GPU protocol's configurations (bench/sweep.py's format)
+    sweep = json.loads((path.parent / "issue17-places.json").read_text())
+    for spec in sweep.values():
+        assert singan.make_config(spec["preset"], **spec.get("set", {})).validated()
