@@ -17,6 +17,7 @@ band covers all of them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,26 @@ def bicubic_matrix(n_in: int, n_out: int) -> torch.Tensor:
     eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, 1, n_in, 1)
     out = F.interpolate(eye, size=(n_out, 1), mode="bicubic", align_corners=True)
     return out[:, 0, :, 0].T.contiguous()
+
+
+@functools.lru_cache(maxsize=256)
+def _matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return bicubic_matrix(n_in, n_out).to(device=device, dtype=dtype)
+
+
+def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """x (B, C, h, w) resampled to `size` like `F.interpolate(x, size, mode="bicubic",
+    align_corners=True)`, as two matrix products (rows, then columns, or the cheaper order).
+
+    The same map up to rounding, and much faster: PyTorch's CPU bicubic kernel, its backward
+    above all, is scalar code, while the products are GEMMs (about 5x less time for ConSinGAN's
+    features, forward and backward).
+    """
+    (h, w), (oh, ow) = x.shape[-2:], size
+    rows, cols = _matrix(h, oh, x.device, x.dtype), _matrix(w, ow, x.device, x.dtype)
+    if oh * h * w + oh * w * ow <= h * w * ow + oh * h * ow:
+        return torch.matmul(torch.matmul(rows, x), cols.T)
+    return torch.matmul(rows, torch.matmul(x, cols.T))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bands import Axis, Use, bicubic_matrix, crop_window, resample_band
+from .bands import Axis, Use, bicubic_matrix, crop_window, resample_band, upsample
 from .config import SinGANConfig
 from .errors import ConfigError
 from .models import ConvBlock, Discriminator
@@ -148,8 +148,9 @@ class ConSinGAN(nn.Module):
 
     @staticmethod
     def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Features to another size: bicubic with aligned corners (ConSinGAN's up-sampling)."""
-        return F.interpolate(x, size=size, mode="bicubic", align_corners=True)
+        """Features to another size: bicubic with aligned corners (ConSinGAN's up-sampling), as
+        matrix products (`bands.upsample`)."""
+        return upsample(x, tuple(size))
 
     def features(self, z0: torch.Tensor, noise: Mapping[int, torch.Tensor], stop: int, *,
                  sizes: Sequence[tuple[int, int]] | None = None,
