@@ -10,7 +10,8 @@ iterations per scale. Each preset runs in its own subprocess so that peak memory
         consingan:crop_size=48,bf16=true fast --image ../shared/data/places-open/real/1.jpg
 
 A preset may carry its own overrides after a colon (comma-separated KEY=VALUE, on top of
---set); `bf16=true` trains it in bfloat16 autocast (`singan train --bf16`).
+--set); `bf16=true` trains it in bfloat16 autocast (`singan train --bf16`), `channels_last=true`
+(or false) sets the networks' memory layout (default: channels-last with bfloat16).
 """
 
 from __future__ import annotations
@@ -41,15 +42,17 @@ def cpu_model() -> str:
     return f"{name}; {' '.join(wide) or 'no avx2'}"
 
 
-def parse_spec(spec: str, overrides: dict) -> tuple[str, dict, bool]:
-    """(preset, overrides, bf16) of a `PRESET[:KEY=VALUE,...]` spec on top of `overrides`."""
+def parse_spec(spec: str, overrides: dict) -> tuple[str, dict, bool, bool | None]:
+    """(preset, overrides, bf16, channels_last) of a `PRESET[:KEY=VALUE,...]` spec on top of
+    `overrides`."""
     preset, _, rest = spec.partition(":")
     own = dict(overrides)
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         own[key] = json.loads(value)
     bf16 = bool(own.pop("bf16", False))
-    return preset, own, bf16
+    layout = own.pop("channels_last", None)
+    return preset, own, bf16, None if layout is None else bool(layout)
 
 
 def measure(spec: str, image_path: str | None, device: str, iters: int, threads: int | None,
@@ -67,7 +70,7 @@ def measure(spec: str, image_path: str | None, device: str, iters: int, threads:
     if threads:
         torch.set_num_threads(threads)
     image = images.load_image(image_path) if image_path else images.image_to_tensor(singan.default_image())
-    preset, overrides, bf16 = parse_spec(spec, overrides)
+    preset, overrides, bf16, channels_last = parse_spec(spec, overrides)
     full = singan.make_config(preset, **overrides)
     short = full.replace(iters=iters, iters_finest=0)
     stamps: dict[int, list[float]] = {}
@@ -80,7 +83,7 @@ def measure(spec: str, image_path: str | None, device: str, iters: int, threads:
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     trainer = Trainer.from_image(image, short, device=device, seed=0, cuda_graphs=graphs,
-                                 bf16=bf16)
+                                 bf16=bf16, channels_last=channels_last)
     t0 = time.perf_counter()
     trainer.run(on_progress)
     wall = time.perf_counter() - t0
@@ -98,7 +101,8 @@ def measure(spec: str, image_path: str | None, device: str, iters: int, threads:
                      "iters": full_iters, "extrapolated_s": per_iter * full_iters})
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"preset": spec, "device": device, "bf16": bf16, "threads": torch.get_num_threads(),
+    return {"preset": spec, "device": device, "bf16": trainer.bf16,
+            "channels_last": trainer.engine.channels_last, "threads": torch.get_num_threads(),
             "cuda_graphs": graphs, "cudnn_benchmark": cudnn_benchmark,
             "image": image_path or "<default>", "scales": rows,
             "sum_s_per_iter": sum(r["s_per_iter"] for r in rows),

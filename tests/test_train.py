@@ -335,7 +335,8 @@ def test_config_bf16_falls_back_to_float32_where_it_is_not_native(monkeypatch, t
                         raising=False)
     cfg = fast_small()
     asked = cfg.replace(bf16=True)
-    assert not Trainer.from_image(tiny_image, asked, seed=1).bf16
+    fallback = Trainer.from_image(tiny_image, asked, seed=1)
+    assert not fallback.bf16 and not fallback.engine.channels_last  # NHWC only with bf16
     a = weights(singan.train(tiny_image, cfg, seed=1))
     b = weights(singan.train(tiny_image, asked, seed=1))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -345,6 +346,9 @@ def test_config_bf16_falls_back_to_float32_where_it_is_not_native(monkeypatch, t
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True,
                         raising=False)
     assert arithmetic(asked, cpu) == "bfloat16" and Trainer.from_image(tiny_image, asked).bf16
+    # bf16 trains NHWC networks unless told otherwise
+    assert Trainer.from_image(tiny_image, asked).engine.channels_last
+    assert not Trainer.from_image(tiny_image, asked, channels_last=False).engine.channels_last
     assert not Trainer.from_image(tiny_image, cfg).bf16
 
 

@@ -39,15 +39,28 @@ def _matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dtype) -> 
 
 def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """x (B, C, h, w) resampled to `size` like `F.interpolate(x, size, mode="bicubic",
-    align_corners=True)`, as two matrix products (rows, then columns, or the cheaper order).
+    align_corners=True)`, as two matrix products (`resample`).
 
     The same map up to rounding, and much faster: PyTorch's CPU bicubic kernel, its backward
     above all, is scalar code, while the products are GEMMs (about 5x less time for ConSinGAN's
     features, forward and backward).
     """
     (h, w), (oh, ow) = x.shape[-2:], size
-    rows, cols = _matrix(h, oh, x.device, x.dtype), _matrix(w, ow, x.device, x.dtype)
-    if oh * h * w + oh * w * ow <= h * w * ow + oh * h * ow:
+    return resample(x, _matrix(h, oh, x.device, x.dtype), _matrix(w, ow, x.device, x.dtype))
+
+
+def resample(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """rows @ x @ cols.T for x (B, C, h, w), rows (H, h) and cols (W, w): (B, C, H, W), in the
+    memory layout of x. A channels-last x is resampled as (B, h, w, C), without a copy."""
+    rows, cols = rows.to(x.dtype), cols.to(x.dtype)
+    if x.dim() == 4 and not x.is_contiguous() and \
+            x.is_contiguous(memory_format=torch.channels_last):
+        b, c, h, w = x.shape
+        y = torch.matmul(cols, x.permute(0, 2, 3, 1))  # (B, h, W, C)
+        y = torch.matmul(rows, y.reshape(b, h, -1))  # (B, H, W * C)
+        return y.reshape(b, rows.shape[0], cols.shape[0], c).permute(0, 3, 1, 2)
+    (h, w), (oh, ow) = x.shape[-2:], (rows.shape[0], cols.shape[0])
+    if oh * h * w + oh * w * ow <= h * w * ow + oh * h * ow:  # the cheaper order
         return torch.matmul(torch.matmul(rows, x), cols.T)
     return torch.matmul(rows, torch.matmul(x, cols.T))
 
@@ -111,7 +124,7 @@ class Axis:
 
 def resample_band(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """x (B, C, Lh, Lw) resampled by the blocks rows (Mh, Lh) and cols (Mw, Lw): (B, C, Mh, Mw)."""
-    return torch.matmul(torch.matmul(rows.to(x.dtype), x), cols.to(x.dtype).T)
+    return resample(x, rows, cols)
 
 
 def crop_window(x: torch.Tensor, top: torch.Tensor | int, left: torch.Tensor | int, h: int,

@@ -50,7 +50,7 @@ class Trainer:
     def __init__(self, model: Model, *, generator: torch.Generator,
                  discriminator: Discriminator | None = None, log_every: int = 25,
                  cuda_graphs: bool = False, pool_seed: int | None = None, bf16: bool = False,
-                 channels_last: bool = False):
+                 channels_last: bool | None = None):
         self.model = model
         self.config = model.config
         self.gen = generator
@@ -68,8 +68,11 @@ class Trainer:
         self.objective = WGANGP()
         # bfloat16 where asked (`bf16`), or where the config asks and the device has it natively
         self.bf16 = bool(bf16 or (self.config.bf16 and supports_bf16(self.device)))
+        # NHWC networks where bfloat16 runs: oneDNN's bf16 convolutions are much faster in it
+        # (fp32 ones about the same), unless asked otherwise
+        layout = self.bf16 if channels_last is None else bool(channels_last)
         self.engine = StageEngine(self.family, self.objective, self.inputs, bf16=self.bf16,
-                                  channels_last=channels_last)
+                                  channels_last=layout)
         self.work = expected_work(model)
 
     @property
@@ -90,10 +93,11 @@ class Trainer:
     def from_image(cls, image: torch.Tensor, config: SinGANConfig, *,
                    device: torch.device | str = "cpu", seed: int = 0, log_every: int = 25,
                    cuda_graphs: bool = False, geometry: PyramidGeometry | None = None,
-                   bf16: bool = False, channels_last: bool = False) -> Trainer:
+                   bf16: bool = False, channels_last: bool | None = None) -> Trainer:
         """Set up training on a (1, 3, H, W) image in [-1, 1] (`bf16`: the iterations'
         arithmetic in bfloat16, see `supports_bf16`; `channels_last`: the networks' tensors in
-        NHWC, which oneDNN's and cuDNN's convolutions run faster).
+        NHWC, which oneDNN's and cuDNN's convolutions run faster in bfloat16; None: NHWC exactly
+        when the arithmetic is bfloat16).
 
         `geometry`: the image's pyramid if already computed (`pyramid.geometry_for`).
         """
@@ -109,7 +113,7 @@ class Trainer:
     @classmethod
     def resume(cls, model: Model, state: TrainState, *, log_every: int = 25,
                cuda_graphs: bool = False, bf16: bool = False,
-               channels_last: bool = False) -> Trainer:
+               channels_last: bool | None = None) -> Trainer:
         """Continue training after `state.scale`, with the model's first scales already trained."""
         gen = torch.Generator(device=model.device)
         if state.rng_state is not None:
@@ -214,7 +218,7 @@ def supports_bf16(device: torch.device | str) -> bool:
 def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
           seed: int = 0, callback: Callback | None = None,
           on_scale_end: Callable[[Trainer], None] | None = None, log_every: int = 25,
-          cuda_graphs: bool = False, bf16: bool = False, channels_last: bool = False) -> Model:
+          cuda_graphs: bool = False, bf16: bool = False, channels_last: bool | None = None) -> Model:
     """Train a model (`config.arch`: SinGAN or ConSinGAN) on a (1, 3, H, W) image in [-1, 1] (or
     (3, H, W)); returns it in eval mode.
 
@@ -223,7 +227,7 @@ def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | s
     graph on a CUDA device (same results, less launch overhead); ignored on the CPU. `bf16` runs
     the iterations' arithmetic in bfloat16 (faster where the hardware has it, `supports_bf16`;
     other results than fp32); `channels_last` keeps the networks' tensors in NHWC (faster
-    convolutions; the same arithmetic up to rounding).
+    convolutions in bfloat16; the same arithmetic up to rounding; None: with bfloat16).
     """
     if image.dim() == 3:
         image = image.unsqueeze(0)
