@@ -218,7 +218,8 @@ def supports_bf16(device: torch.device | str) -> bool:
 def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
           seed: int = 0, callback: Callback | None = None,
           on_scale_end: Callable[[Trainer], None] | None = None, log_every: int = 25,
-          cuda_graphs: bool = False, bf16: bool = False, channels_last: bool | None = None) -> Model:
+          cuda_graphs: bool = False, bf16: bool = False,
+          channels_last: bool | None = None) -> Model:
     """Train a model (`config.arch`: SinGAN or ConSinGAN) on a (1, 3, H, W) image in [-1, 1] (or
     (3, H, W)); returns it in eval mode.
 
