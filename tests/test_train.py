@@ -349,6 +349,11 @@ def test_config_bf16_falls_back_to_float32_where_it_is_not_native(monkeypatch, t
     # bf16 trains NHWC networks unless told otherwise
     assert Trainer.from_image(tiny_image, asked).engine.channels_last
     assert not Trainer.from_image(tiny_image, asked, channels_last=False).engine.channels_last
+    # and Adam's fused kernel where this PyTorch has it (bits differ from fp32 anyway)
+    from singan.training.stage import fused_adam_runs
+    fast_opt = Trainer.from_image(tiny_image, asked).engine.setup(0, asked).g_opt
+    assert bool(fast_opt.defaults["fused"]) == fused_adam_runs("cpu")
+    assert not Trainer.from_image(tiny_image, cfg).engine.setup(0, cfg).d_opt.defaults["fused"]
     assert not Trainer.from_image(tiny_image, cfg).bf16
 
 

@@ -9,6 +9,7 @@ the model family, what it learns from the objective, its random inputs from `Ran
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -67,6 +68,16 @@ def scale_lr(opt: torch.optim.Optimizer, factor: float) -> None:
             group["lr"] *= factor
 
 
+@functools.cache
+def fused_adam_runs(device_type: str) -> bool:
+    """Whether this PyTorch has Adam's fused kernel for a device type (the CPU's since 2.4)."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device_type, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
 class StageEngine:
     """Sets up, runs and finishes stages, given a model family, an objective and random inputs.
 
@@ -120,13 +131,16 @@ class StageEngine:
 
         def lr(v: float):  # capturable optimisers need learning rates as tensors
             return torch.tensor(v, device=device) if capturable else v
+        # With bfloat16 (where bits differ from float32 anyway), Adam's fused kernel: the same
+        # update up to rounding in a third of the time, a tenth of a coarse stage's iteration.
+        fused = (self.bf16 and not capturable and fused_adam_runs(device.type)) or None
         groups = [{"params": params, "lr": lr(rate)} for params, rate in stage.g_groups]
         stage.g_opt = torch.optim.Adam(groups, lr=lr(c.lr_g), betas=(c.beta1, c.beta2),
-                                       capturable=capturable)
+                                       capturable=capturable, fused=fused)
         stage.d_opt = torch.optim.Adam([{"params": list(stage.d_net.parameters()),
                                          "lr": lr(c.lr_d)}],
                                        lr=lr(c.lr_d), betas=(c.beta1, c.beta2),
-                                       capturable=capturable)
+                                       capturable=capturable, fused=fused)
         stage.crop = self.inputs.crop_size(stage.n, c)
         stage.pool = pool
         num_scales = self.family.model.num_scales
