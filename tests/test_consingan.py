@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import singan
-from singan.bands import upsample
+from singan.bands import crop_window, upsample
 from singan.consingan import ConSinGAN
 from singan.cli import main
 from singan.errors import ConfigError
@@ -147,6 +147,20 @@ def test_feature_upsampling_is_pytorchs_bicubic_as_matrix_products(shape, size):
     (g_theirs,) = torch.autograd.grad((theirs * weights).sum(), x)
     torch.testing.assert_close(g_ours, g_theirs, rtol=0, atol=1e-12)
     assert ConSinGAN.upsample(x.detach().float(), size).dtype == torch.float32
+
+
+def test_channels_last_features_stay_channels_last_through_windows_and_resampling():
+    """NHWC features (bf16 training) are cropped and resampled without leaving NHWC (each
+    change of layout is a copy), to the same values as NCHW ones."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 20, 30, generator=gen, dtype=torch.float64)
+    nhwc = x.to(memory_format=torch.channels_last)
+    top, left = torch.tensor(3), torch.tensor(5)
+    for ours, plain in [(crop_window(nhwc, top, left, 9, 11), crop_window(x, top, left, 9, 11)),
+                        (upsample(nhwc, (27, 41)), upsample(x, (27, 41)))]:
+        assert ours.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(ours, plain, rtol=0, atol=1e-12)
+    assert crop_window(nhwc, top * 0, left * 0, 20, 30) is nhwc  # the whole: no copy at all
 
 
 @pytest.mark.parametrize("height,width,crop", [(94, 125, (24, 24)), (60, 45, (20, 45)),

@@ -53,8 +53,7 @@ def resample(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.T
     """rows @ x @ cols.T for x (B, C, h, w), rows (H, h) and cols (W, w): (B, C, H, W), in the
     memory layout of x. A channels-last x is resampled as (B, h, w, C), without a copy."""
     rows, cols = rows.to(x.dtype), cols.to(x.dtype)
-    if x.dim() == 4 and not x.is_contiguous() and \
-            x.is_contiguous(memory_format=torch.channels_last):
+    if _nhwc(x):
         b, c, h, w = x.shape
         y = torch.matmul(cols, x.permute(0, 2, 3, 1))  # (B, h, W, C)
         y = torch.matmul(rows, y.reshape(b, h, -1))  # (B, H, W * C)
@@ -130,8 +129,19 @@ def resample_band(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> to
 def crop_window(x: torch.Tensor, top: torch.Tensor | int, left: torch.Tensor | int, h: int,
                 w: int) -> torch.Tensor:
     """The (h, w) window of x at (top, left); corners may be 0-dim tensors (no host sync)."""
+    if (h, w) == tuple(x.shape[-2:]):  # the whole of x: the corner can only be (0, 0)
+        return x
     if isinstance(top, int) and isinstance(left, int):
         return x[..., top:top + h, left:left + w]
     rows = top + torch.arange(h, device=x.device)
     cols = left + torch.arange(w, device=x.device)
+    if _nhwc(x):  # select on the (B, H, W, C) view, so that the window stays channels-last
+        nhwc = x.permute(0, 2, 3, 1)
+        return nhwc.index_select(1, rows).index_select(2, cols).permute(0, 3, 1, 2)
     return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _nhwc(x: torch.Tensor) -> bool:
+    """Whether x is a 4-D tensor laid out channels-last (and not also plain contiguous)."""
+    return x.dim() == 4 and not x.is_contiguous() and \
+        x.is_contiguous(memory_format=torch.channels_last)
