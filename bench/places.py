@@ -81,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="replay training iterations as CUDA graphs (CUDA only)")
     p.add_argument("--out", default="bench/results", help="folder for the .json and .md results")
     p.add_argument("--save-samples", action="store_true",
-                   help="also write each image's samples side by side to OUT/PRESET-IMAGE.png")
+                   help="also write each image's samples side by side to OUT/PRESET-IMAGE.png "
+                        "(PRESET-IMAGE-sSEED.png for a seed other than 0)")
     p.add_argument("--samples-from", metavar="DIR", default=None,
                    help="no training: score the samples in DIR/K/*.png of each real/K.jpg "
                         "(as bench/sweep.py writes them)")
@@ -290,7 +291,8 @@ def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args
     if args.save_samples:
         strip = torch.cat([ref.to(samples.device), *samples.split(1)], dim=-1)  # real first
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        name = f"{args.preset.replace(':', '-')}-{args.name}.png"
+        seed = f"-s{args.seed}" if args.seed else ""  # seed 0 keeps the older name
+        name = f"{args.preset.replace(':', '-')}-{args.name}{seed}.png"
         images.save_image(strip[0].cpu(), Path(args.out) / name)
     return {"train_seconds": seconds, "eval_size": [int(h), int(w)],
             "sifid": statistics.fmean(scores["sifid"]), "swd": statistics.fmean(scores["swd"]),
