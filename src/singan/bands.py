@@ -51,7 +51,8 @@ def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def resample(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """rows @ x @ cols.T for x (B, C, h, w), rows (H, h) and cols (W, w): (B, C, H, W), in the
-    memory layout of x. A channels-last x is resampled as (B, h, w, C), without a copy."""
+    memory layout of x (a band of x and blocks of the matrices for a window, `Axis.block`). A
+    channels-last x is resampled as (B, h, w, C), without a copy."""
     rows, cols = rows.to(x.dtype), cols.to(x.dtype)
     if _nhwc(x):
         b, c, h, w = x.shape
@@ -119,11 +120,6 @@ class Axis:
         dev = u.matrix.device
         return u.matrix.index_select(0, rows + arange(u.count, device=dev)) \
             .index_select(1, cols + arange(self.length, device=dev))
-
-
-def resample_band(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """x (B, C, Lh, Lw) resampled by the blocks rows (Mh, Lh) and cols (Mw, Lw): (B, C, Mh, Mw)."""
-    return resample(x, rows, cols)
 
 
 def crop_window(x: torch.Tensor, top: torch.Tensor | int, left: torch.Tensor | int, h: int,

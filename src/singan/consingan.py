@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bands import Axis, Use, bicubic_matrix, crop_window, resample_band, upsample
+from .bands import Axis, Use, bicubic_matrix, crop_window, resample, upsample
 from .config import SinGANConfig
 from .errors import ConfigError
 from .models import ConvBlock, Discriminator
@@ -214,8 +214,8 @@ class ConSinGAN(nn.Module):
         for k in range(plan.full + 1, stage + 1):
             rows, cols = plan.axes[k]
             (rh, rw), (ph, pw) = at[k], at[k - 1]
-            grown = resample_band(x, rows.block(0, rh, ph), cols.block(0, rw, pw))
-            skip = resample_band(x, rows.block(1, rh, ph), cols.block(1, rw, pw))
+            grown = resample(x, rows.block(0, rh, ph), cols.block(0, rw, pw))
+            skip = resample(x, rows.block(1, rh, ph), cols.block(1, rw, pw))
             body = bodies[k] if k in bodies else self.bodies[k]
             amp = amps[k] if k in amps else self.noise_amp[k]
             x = body(grown + amp * plan.noise_window(k, noise[k], at[k])) + skip
