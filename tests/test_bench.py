@@ -98,9 +98,11 @@ def test_issue17_recipes_are_valid_settings():
         name, *flags = line.split()
         names.append(name)
         sets = [flags[i + 1] for i, f in enumerate(flags) if f == "--set"]
-        assert all(f in ("--set", "--bf16") or flags[i - 1] == "--set"
+        presets = [flags[i + 1] for i, f in enumerate(flags) if f == "--preset"]
+        assert all(f in ("--set", "--bf16", "--preset") or flags[i - 1] in ("--set", "--preset")
                    for i, f in enumerate(flags)), line
-        assert places.make_config("consingan", sets).arch == "consingan"
+        preset = (presets or ["consingan"])[-1]
+        assert places.make_config(preset, sets).arch == ("consingan" if not presets else "singan")
     assert len(names) == len(set(names)) and "faithful" in names
     # and the GPU protocol's configurations (bench/sweep.py's format)
     sweep = json.loads((path.parent / "issue17-places.json").read_text())
