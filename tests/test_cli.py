@@ -296,8 +296,8 @@ def test_dry_run_prints_config(tmp_path, capsys, img):
 def test_dry_run_prints_a_table_of_scales(tmp_path, capsys, img, fixed_throughput):
     from singan.training import estimate_scales
 
-    assert main(["train", str(img), "--out", str(tmp_path / "r"), "-n", "--iters", "7",
-                 "--min-size", "16", "--device", "cpu", "--threads", "1"]) == 0
+    assert main(["train", str(img), "--out", str(tmp_path / "r"), "-n", "--preset", "paper",
+                 "--iters", "7", "--min-size", "16", "--device", "cpu", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     config = singan.make_config("paper", iters=7, min_size=16)
@@ -329,18 +329,32 @@ def test_python_m_singan(tmp_path):
     assert r.returncode == 0 and "singan" in r.stdout
 
 
-@pytest.mark.parametrize("extra, hint", [([], True), (["--preset", "paper"], False),
-                                         (["--quiet"], False), (["--max-size", "100"], False)])
-def test_cpu_hint_for_the_implicit_paper_preset(tmp_path, capsys, extra, hint):
+@pytest.mark.parametrize("extra, preset, note", [
+    ([], "fast", True), (["--preset", "paper"], "paper", False), (["--quiet"], "fast", False),
+    (["--max-size", "100"], "fast", True)])
+def test_default_preset_on_a_cpu_and_its_note(tmp_path, capsys, extra, preset, note):
+    """Without --preset a CPU training gets the CPU's default (not `paper`, many hours there)
+    and one line says so; naming a preset or --quiet hides it."""
     from PIL import Image
 
+    from singan.config import DEFAULT_CPU_PRESET
+
+    assert DEFAULT_CPU_PRESET == "fast"
     path = tmp_path / "big.png"
     Image.new("RGB", (250, 188), (40, 90, 160)).save(path)
-    assert main(["train", str(path), "--out", str(tmp_path / "r"), "--dry-run", "--device", "cpu",
-                 *extra]) == 0
-    err = capsys.readouterr().err
-    assert ("--preset fast" in err) == hint
+    assert main(["train", str(path), "--out", str(tmp_path / "r"), "--dry-run", "--json",
+                 "--device", "cpu", *extra]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["preset"] == preset
+    assert ("the default on a CPU" in err) == note
     assert not (tmp_path / "r").exists()
+
+
+def test_default_preset_by_device():
+    from singan.config import DEFAULT_CPU_PRESET, DEFAULT_PRESET, PRESETS, default_preset
+
+    assert default_preset("cuda") == DEFAULT_PRESET == "paper"
+    assert default_preset("cpu") == DEFAULT_CPU_PRESET in PRESETS
 
 
 # --- resuming with other settings -------------------------------------------------------------

@@ -4,6 +4,7 @@ a LocalCluster on loopback with a worker that dies."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -519,7 +520,22 @@ def test_dry_run_lists_the_plan(tmp_path, tiny_run, capsys):
     assert out[0].split("\t")[:2] == ["new", "train"]
     assert out[1].split("\t")[:2] == ["old", "skip"]
     assert "--iters 5" in out[-1] and "--threads 1" in out[-1]
+    assert "--preset fast" in out[-1]  # no --preset: `singan train`'s default on a CPU
     assert not (tmp_path / "r" / "new").exists()
+
+
+def test_default_preset_follows_the_childrens_device():
+    """Without --preset the children get `singan train`'s default for where they train: the
+    CPU's for CPU slots and for Dask with --device cpu, paper on GPUs."""
+    from singan.batch.jobs import plan_slots
+    from singan.cli.many import _default_preset
+    from singan.config import DEFAULT_CPU_PRESET
+
+    args = argparse.Namespace(device="auto")
+    assert _default_preset(args, plan_slots(2, device="cpu", threads=1)) == DEFAULT_CPU_PRESET
+    assert _default_preset(args, plan_slots(2, gpus=["0"], threads=1)) == "paper"
+    assert _default_preset(args, None) == "paper"
+    assert _default_preset(argparse.Namespace(device="cpu"), None) == DEFAULT_CPU_PRESET
 
 
 def test_sample_many_skips_unfinished_runs(tmp_path, tiny_run, interrupted_run, capsys):

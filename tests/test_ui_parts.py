@@ -450,12 +450,13 @@ def test_preset_list_says_what_each_preset_is_for_and_its_time(fixed_throughput)
 
 
 def test_train_tab_default_preset_and_its_description(ui_server):
-    """The Train tab starts at `singan train`'s default preset (config.DEFAULT_PRESET, the one
-    place it is set) and its list says what every preset is for and how long it takes here."""
-    from singan.config import DEFAULT_PRESET, PRESET_PURPOSES
+    """The Train tab starts at `singan train`'s default preset for its device (the CPU's here:
+    config.DEFAULT_CPU_PRESET, the one place it is set) and its list says what every preset is
+    for and how long it takes here."""
+    from singan.config import DEFAULT_CPU_PRESET, PRESET_PURPOSES
 
     found = [c["props"] for c in ui_server.app.config["components"]
              if c.get("props", {}).get("elem_id") == "train-preset"]
-    assert len(found) == 1 and found[0]["value"] == DEFAULT_PRESET
+    assert len(found) == 1 and found[0]["value"] == DEFAULT_CPU_PRESET
     assert all(f"{name}: {purpose}; about " in found[0]["info"]
                for name, purpose in PRESET_PURPOSES.items())

@@ -304,8 +304,22 @@ PRESET_PURPOSES: dict[str, str] = {
     "consingan": "ConSinGAN's published settings (one growing generator)",
 }
 
-# The preset of `singan train` without --preset and of the web app's Train tab.
+# The preset of `singan train`, `singan train-many` and the web app's Train tab when none is named:
+# `paper` on a GPU; on a CPU, where `paper` takes many hours, the best preset measured for a CPU
+# (until a preset reaches ConSinGAN's published quality at about `fast`'s cost: docs/benchmarks.md,
+# "ConSinGAN reproduced"). `default_preset` picks between them.
 DEFAULT_PRESET = "paper"
+DEFAULT_CPU_PRESET = "fast"
+
+
+def default_preset(device_type: str) -> str:
+    """The preset used when none is named, for a device of type `device_type` ("cpu", "cuda")."""
+    return DEFAULT_CPU_PRESET if device_type == "cpu" else DEFAULT_PRESET
+
+
+def default_preset_text() -> str:
+    """How the default preset is chosen, for help texts."""
+    return f"{DEFAULT_PRESET} on a GPU, {DEFAULT_CPU_PRESET} on a CPU"
 
 # What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid whose
 # factor is kept exactly (2^(-1/3), the step of x2, x4 and x8 super-resolution; `sr_config` sets

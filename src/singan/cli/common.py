@@ -19,7 +19,7 @@ from PIL import Image
 from .. import bounds
 from ..bounds import Bound, brief
 from ..budget import MAX_PIXELS, MAX_PIXELS_ENV
-from ..config import DEFAULT_PRESET, FIELD_BOUNDS, PRESETS, SinGANConfig, field_help
+from ..config import FIELD_BOUNDS, PRESETS, SinGANConfig, default_preset_text, field_help
 from ..errors import CommandError
 
 # The folder of a run that `singan sample RUN` writes into and `singan eval RUN` reads.
@@ -205,11 +205,12 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    """--preset plus one flag per SinGANConfig field (defaults come from the preset)."""
+def add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """--preset plus one flag per SinGANConfig field (defaults come from the preset); `default`
+    names the preset used without --preset (`config.default_preset_text()` when None)."""
     p.add_argument("--preset", default=None, choices=sorted(PRESETS),
-                   help=f"named configuration (default: {DEFAULT_PRESET}); flags below override "
-                        "its fields")
+                   help=f"named configuration (default: {default or default_preset_text()}); "
+                        "flags below override its fields")
     g = p.add_argument_group("model and training settings (override the preset)")
     for f in dataclasses.fields(SinGANConfig):
         if f.name == "mode":

@@ -22,7 +22,7 @@ from ..batch import (FINISHED, FOREIGN, NEW, UNUSABLE, TrainOptions, find_images
                      plan_jobs, plan_slots, train_local, write_summary)
 from ..batch.jobs import ACTIONS, child_argv
 from ..batch.report import BatchResult, Snapshot
-from ..config import DEFAULT_PRESET, MODES, make_config
+from ..config import MODES, default_preset, make_config
 from ..errors import CommandError
 from ..run import load
 from ..run.layout import CONFIG_NAME, TRAIN_MANY_LOG_NAME
@@ -119,7 +119,8 @@ def run_train_many(args: argparse.Namespace) -> int:
         _check_dask_args(args)
     elif args.dask_return_zip:
         raise CommandError("--dask-return-zip needs --dask")
-    preset = args.preset or DEFAULT_PRESET
+    slots = None if args.dask else _local_slots(args)
+    preset = args.preset or _default_preset(args, slots)
     overrides = config_overrides(args)
     make_config(preset, args.mode, **overrides)  # bad settings fail here, not in every child
     options = TrainOptions(config_args=("--preset", preset, "--mode", args.mode,
@@ -128,7 +129,6 @@ def run_train_many(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
     jobs = plan_jobs(find_images(args.sources), out)
-    slots = None if args.dask else _local_slots(args)
     if args.dry_run:
         _print_plan(jobs, options, slots)
         return 0
@@ -146,6 +146,14 @@ def run_train_many(args: argparse.Namespace) -> int:
         display.close()
     write_summary(out, result, info)
     return _report(result, out, args.quiet)
+
+
+def _default_preset(args: argparse.Namespace, slots) -> str:
+    """The preset without --preset: `singan train`'s default for the device the children train
+    on (local slots: GPU or CPU; on Dask, --device: cpu, else the workers' GPUs)."""
+    if slots is not None:
+        return default_preset("cpu" if all(s.device == "cpu" for s in slots) else "cuda")
+    return default_preset("cpu" if args.device == "cpu" else "cuda")
 
 
 def _local_slots(args: argparse.Namespace):

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", default=None, type=path_arg,
                    help="run folder to reuse, or to train into if it holds no run "
                         "(default: FILE_run next to --out)")
-    add_config_args(p)
+    add_config_args(p, default=DEFAULT_PRESET)
     add_device_args(p)
     add_cuda_graphs_arg(p)
     add_limit_args(p)

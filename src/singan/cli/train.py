@@ -10,7 +10,7 @@ import torch
 
 from .. import bounds, budget, images
 from ..budget import format_bytes, training_memory
-from ..config import DEFAULT_PRESET, MODES, PRESETS, make_config
+from ..config import MODES, PRESETS, default_preset, default_preset_text, make_config
 from ..data import default_image
 from ..errors import CommandError
 from ..pyramid import geometry_for
@@ -23,11 +23,11 @@ from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg,
                      add_device_args, add_limit_args, bounded, check_bf16, config_argv,
                      config_overrides, path_arg, resolve_device, say, use_cudnn_benchmark)
 from .failures import GPU, MAIN
-from .progress import cpu_hint, resume_message, run_training, train_message
+from .progress import default_preset_note, resume_message, run_training, train_message
 
 EXAMPLES = """\
 examples:
-  singan train photo.jpg                                  # into runs/photo, default preset
+  singan train photo.jpg                       # into runs/photo; paper on a GPU, fast on a CPU
   singan train --preset quick                             # embedded image, into runs/default
   singan train photo.jpg --out runs/p --preset paper --device cuda   # the paper's settings
   singan train photo.jpg --out runs/p --max-size 180 --iters 1000    # override any setting
@@ -89,7 +89,8 @@ def preset_lines(device: torch.device) -> str:
                            else "")
     width = max(map(len, infos)) + 2
     lines = [(f"presets (time for a {w}x{h} image, as the embedded one, estimated from its "
-              f"pyramid and a warm-up measured just now on {where}; default {DEFAULT_PRESET}):")]
+              f"pyramid and a warm-up measured just now on {where}; default: "
+              f"{default_preset_text()}):")]
     lines += [f"  {name:<{width}}{info.describe()}" for name, info in infos.items()]
     return "\n".join(lines) + "\n"
 
@@ -118,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else default_run_dir(args.image)
     if args.resume:
         return _resume(args, out)
-    preset = args.preset or DEFAULT_PRESET
+    device = resolve_device(args.device, args.threads)
+    preset = args.preset or default_preset(device.type)
     config = make_config(preset, args.mode, **config_overrides(args))
     source = args.image or EMBEDDED_SOURCE
     if args.image is None:
@@ -126,11 +128,10 @@ def run(args: argparse.Namespace) -> int:
     else:  # the memory of decoding it is checked before decoding
         image = images.load_image(args.image, max_pixels=args.max_pixels,
                                   available=budget.available_memory("cpu"))
-    device = resolve_device(args.device, args.threads)
     use_cudnn_benchmark(device, args.cudnn_benchmark)
     geo = geometry_for(config, *image.shape[-2:])
     need = training_memory(config, list(geo.sizes), held_pixels(image, device))
-    cpu_hint(args, preset, device, geo)
+    default_preset_note(args, preset, device)
     if args.dry_run:
         if args.json:
             print(json.dumps({"preset": preset, "config": config.to_dict(),

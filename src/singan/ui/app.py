@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 
 from .. import images
 from ..bounds import SEED
-from ..config import DEFAULT_PRESET, MODES, PRESET_PURPOSES, PRESETS, make_config
+from ..config import MODES, PRESET_PURPOSES, PRESETS, default_preset, make_config
 from ..data import default_image
 from ..errors import SinGANError, UIError, notice
 from ..run import read_run_info
@@ -146,10 +146,11 @@ def _train_tab(ctx: Context):
                 with gr.Row():
                     mode = gr.Radio(list(MODES), value="generation", label="Mode",
                                     elem_id="train-mode")
-                    preset = gr.Dropdown(sorted(PRESETS), value=DEFAULT_PRESET, label="Preset",
+                    start = default_preset(ctx.models.device.type)  # as `singan train` here
+                    preset = gr.Dropdown(sorted(PRESETS), value=start, label="Preset",
                                          elem_id="train-preset",
                                          info=preset_info(ctx.models.device))
-                defaults = make_config(DEFAULT_PRESET)
+                defaults = make_config(start)
                 boxes = []
                 for row in (TRAIN_FIELDS[:3], TRAIN_FIELDS[3:]):
                     with gr.Row():
