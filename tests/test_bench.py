@@ -108,3 +108,26 @@ def test_issue17_recipes_are_valid_settings():
     sweep = json.loads((path.parent / "issue17-places.json").read_text())
     for spec in sweep.values():
         assert singan.make_config(spec["preset"], **spec.get("set", {})).validated()
+
+
+def test_collapse_scan_finds_the_collapsed_stage(tmp_path):
+    """bench/collapse_scan.py: a stage whose error jumps and stays is the longest streak; a
+    healthy stage's final / lowest ratio stays near 1."""
+    scan = load_bench("collapse_scan")
+    run = tmp_path / "a"
+    run.mkdir()
+    rows = [{"scale": 0, "iter": 25 * i, "rec_loss": r} for i, r in enumerate([0.9, 0.1, 0.05])]
+    rows += [{"scale": 1, "iter": 25 * i, "rec_loss": r}
+             for i, r in enumerate([0.5, 0.03, 2.0, 2.1, 2.2, 0.03, 2.4])]
+    (run / "stats.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\nnot json\n")
+    stages = scan.stages(run / "stats.jsonl")
+    assert stages[0] == [0.9, 0.1, 0.05] and len(stages[1]) == 7
+    assert scan.streak(stages[0]) == 0 and scan.streak(stages[1]) == 3
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "collapse_scan.py"
+    res = subprocess.run([sys.executable, str(script), str(tmp_path), "--min-points", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "1 files, 2 stages" in res.stdout and "stage 1" in res.stdout.split("longest")[1]

@@ -192,21 +192,60 @@ def half_rate_at_scale_1(tiny_image, tiny_config):
     return cfg, clean.model
 
 
-@pytest.mark.parametrize("value", [float("nan"), 1e9])
+@pytest.mark.parametrize("value", [float("nan"), 1e9, 100.0])
 def test_diverging_scale_restarts_with_lower_lr(tiny_image, half_rate_at_scale_1, monkeypatch,
                                                 value):
-    """A non-finite or exploding loss restarts the scale from its start at half the learning
-    rates: the result equals a clean run that trains that scale at half the rates."""
+    """A non-finite or exploding loss, or a collapse (100: finite, but 10x above the error of
+    the iteration before, at the stage's last iteration), restarts the scale from its start at
+    half the learning rates: the result equals a clean run that trains that scale at half the
+    rates."""
     cfg, clean = half_rate_at_scale_1
     inject(monkeypatch, value, scale=1, attempts=1)
     events = []
-    trainer = Trainer.from_image(tiny_image, cfg, seed=3, log_every=2)
+    # a collapse needs the lowest error of an earlier log point
+    trainer = Trainer.from_image(tiny_image, cfg, seed=3, log_every=1 if value == 100 else 2)
     model = trainer.run(lambda p: p.event and events.append(p))
     assert len(events) == 1 and events[0].scale == 1
     assert "losses diverged" in events[0].event and "learning rates x0.5" in events[0].event
     assert trainer.config == cfg  # the lower rates were for that scale only
     a, b = model.state_dict(), clean.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _log_point(it: int, rec: float, last: bool = False):
+    from singan.training import Progress
+
+    return Progress(4, 6, it, 1000, 0.0, {"d_loss": -0.1, "g_loss": 0.3, "rec_loss": rec}, last)
+
+
+def test_collapse_watch_ignores_spikes_and_slow_errors():
+    """Spikes that come back within 150 iterations (as the faithful runs' did), errors below the
+    floor and a stage's falling start are no collapse; each log point reaches the callback."""
+    from singan.training.restarts import watch_losses
+
+    seen = []
+    watched = watch_losses(seen.append, 1e6)
+    recs = [1.5, 0.6, 0.05, 0.03, 0.9, 0.8, 0.7, 0.6, 0.6, 0.6, 0.03] + [0.2] * 20 + [0.03]
+    for i, rec in enumerate(recs):
+        watched(_log_point(25 * (i + 1), rec))
+    assert [p.losses["rec_loss"] for p in seen] == recs
+
+
+def test_collapse_watch_flags_a_lasting_jump_and_a_last_iteration():
+    from singan.training.restarts import Diverged, watch_losses
+
+    watched = watch_losses(None, 1e6)
+    for i, rec in enumerate([0.5, 0.05, 0.028]):
+        watched(_log_point(25 * (i + 1), rec))
+    for it in range(575, 725, 25):
+        watched(_log_point(it, 2.5))  # 575 -> 700: 125 iterations above, not yet
+    with pytest.raises(Diverged, match="rec_loss 2.5 from iteration 575 on, against 0.028 at "
+                                       "best: a collapse"):
+        watched(_log_point(725, 2.5))
+    watched = watch_losses(None, 1e6)
+    watched(_log_point(975, 0.03))
+    with pytest.raises(Diverged, match="a collapse"):
+        watched(_log_point(1000, 0.9, last=True))
 
 
 def test_restarts_are_bounded(tiny_image, tiny_config, monkeypatch):

@@ -1,7 +1,10 @@
 """Divergence restarts: watch a stage's losses, and retry it from its start at lower learning rates.
 
-Only the losses the loop reports every `log_every` iterations are checked, so watching adds no
-host synchronisation.
+Two signs of divergence are watched: a loss that is not finite or exceeds a bound, and a
+collapse, where the reconstruction error jumps far above the lowest it reached in the stage and
+stays there (the generator's output saturates and every sample is the same two colours; the
+losses stay finite). Only the losses the loop reports every `log_every` iterations are checked,
+so watching adds no host synchronisation.
 """
 
 from __future__ import annotations
@@ -22,20 +25,45 @@ if TYPE_CHECKING:
 
 
 class Diverged(Exception):
-    """Raised at a log point whose losses are not finite or exceed the bound."""
+    """Raised at a log point whose losses are not finite or exceed the bound, or collapsed."""
 
-    def __init__(self, progress: Progress, bad: dict[str, float]):
-        super().__init__(", ".join(f"{k} {v:.4g}" for k, v in bad.items()))
+    def __init__(self, progress: Progress, what: str):
+        super().__init__(what)
         self.progress = progress
 
 
+# A collapse: the reconstruction error above COLLAPSE_FACTOR times the lowest it reached in the
+# stage, and above COLLAPSE_FLOOR (errors of images in [-1, 1]), for COLLAPSE_ITERS iterations in
+# a row or at the stage's last iteration. In the 300 logged stages of docs/benchmarks.md's scan
+# ("A collapse and the watch for it"), healthy stages ended at most 1.6x their lowest error and
+# their spikes above the threshold lasted at most 50 iterations; the one collapse stayed above
+# it for the last 425 iterations of its stage.
+COLLAPSE_FACTOR = 10.0
+COLLAPSE_FLOOR = 0.25
+COLLAPSE_ITERS = 150
+
+
 def watch_losses(callback: Callback | None, bound: float) -> Callback:
-    """Wrap a callback: raise Diverged when a log point's losses are non-finite or > bound."""
+    """Wrap a callback: raise Diverged when a log point's losses are non-finite or > bound, or
+    when the stage's reconstruction error has collapsed (see COLLAPSE_FACTOR)."""
+    lowest, since = math.inf, None  # of the stage; the first iteration of the current excess
+
     def watched(p: Progress) -> None:
+        nonlocal lowest, since
         if p.losses is not None:
             bad = {k: v for k, v in p.losses.items() if not math.isfinite(v) or abs(v) > bound}
             if bad:
-                raise Diverged(p, bad)
+                raise Diverged(p, ", ".join(f"{k} {v:.4g}" for k, v in bad.items()))
+            rec = p.losses.get("rec_loss")
+            if rec is not None:
+                if rec > max(COLLAPSE_FLOOR, COLLAPSE_FACTOR * lowest):
+                    since = p.iteration if since is None else since
+                    if p.iteration - since >= COLLAPSE_ITERS or p.scale_done:
+                        raise Diverged(p, f"rec_loss {rec:.4g} from iteration {since} on, "
+                                          f"against {lowest:.4g} at best: a collapse")
+                else:
+                    since = None
+                lowest = min(lowest, rec)
         if callback is not None:
             callback(p)
     return watched
@@ -56,7 +84,7 @@ def snapshot(generator: torch.Generator, family: ModelFamily, n: int,
 class Restarts:
     """Retries of a diverging scale: at most `max_restarts`, each with both learning rates
     multiplied by `lr_factor` once more, when a log point's losses are non-finite or larger than
-    `loss_bound`."""
+    `loss_bound`, or the reconstruction error collapsed (`watch_losses`)."""
 
     def __init__(self, max_restarts: int, lr_factor: float, loss_bound: float):
         self.max_restarts, self.lr_factor, self.loss_bound = max_restarts, lr_factor, loss_bound

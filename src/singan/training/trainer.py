@@ -33,7 +33,8 @@ class Trainer:
     Use `Trainer.from_image(...)` to start and `Trainer.resume(model, state)` to resume; `run()`
     trains every remaining scale.
 
-    Divergence: when a log point's losses are non-finite or larger than `loss_bound`, `run()`
+    Divergence: when a log point's losses are non-finite or larger than `loss_bound`, or the
+    reconstruction error collapses (`restarts.watch_losses`), `run()`
     restarts the scale from its starting state with both learning rates multiplied by
     `restart_lr_factor` (again at each restart), at most `max_restarts` times, then raises
     DivergenceError. `train_scale` takes its learning rates from `self.config`.
