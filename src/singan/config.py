@@ -292,6 +292,15 @@ PRESETS: dict[str, SinGANConfig] = {
     "consingan": SinGANConfig(arch="consingan", num_stages=6, base_channels=64, max_channels=64,
                               num_layers=3, norm="none", leaky_slope=0.05, train_depth=3,
                               lr_scale=0.1, iters=2000),
+    # ConSinGAN's recipe cut to about `fast`'s cost (issue 17; docs/benchmarks.md, "Cuts that
+    # bring the windowed recipe to `fast`'s cost" and "The cut at `fast`'s cost at 250 px"): 32
+    # channels, stages wider than 128 px trained on random 128x128 windows, 2 critic steps with
+    # the gradient penalty on one of them, 2000 iterations at the coarsest stage falling to 1000
+    # at the finest, bfloat16 where the device has it natively (float32 elsewhere).
+    "consingan-fast": SinGANConfig(arch="consingan", num_stages=6, base_channels=32,
+                                   max_channels=32, num_layers=3, norm="none", leaky_slope=0.05,
+                                   train_depth=3, lr_scale=0.1, iters=2000, iters_finest=1000,
+                                   crop_size=128, d_steps=2, gp_every=2, bf16=True),
 }
 
 # What each preset is for, one line each: `singan train --help` and the web app's preset list
@@ -302,6 +311,8 @@ PRESET_PURPOSES: dict[str, str] = {
     "quick": "a first look: fast's recipe at 160 px, 450 -> 225 iterations per scale",
     "tiny": "a smoke test: 64 px, narrow networks, few iterations (the tests)",
     "consingan": "ConSinGAN's published settings (one growing generator)",
+    "consingan-fast": "ConSinGAN's recipe cut to about fast's cost: 32 channels, 128-px "
+                      "windows, 2 critic steps, 2000 -> 1000 iterations, bfloat16 where native",
 }
 
 # The preset of `singan train`, `singan train-many` and the web app's Train tab when none is named:
