@@ -10,7 +10,8 @@ iterations per scale. Each preset runs in its own subprocess so that peak memory
         consingan:crop_size=48,bf16=true fast --image ../shared/data/places-open/real/1.jpg
 
 A preset may carry its own overrides after a colon (comma-separated KEY=VALUE, on top of
---set); `bf16=true` trains it in bfloat16 autocast (`singan train --bf16`), `channels_last=true`
+--set); `bf16=true` trains it in bfloat16 autocast (`singan train --bf16`; `bf16=false`: in
+float32, also for a preset that has bf16 on), `channels_last=true`
 (or false) sets the networks' memory layout (default: channels-last with bfloat16).
 """
 
@@ -50,7 +51,7 @@ def parse_spec(spec: str, overrides: dict) -> tuple[str, dict, bool, bool | None
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         own[key] = json.loads(value)
-    bf16 = bool(own.pop("bf16", False))
+    bf16 = bool(own.get("bf16", False))  # also the config field: bf16=false turns a preset's off
     layout = own.pop("channels_last", None)
     return preset, own, bf16, None if layout is None else bool(layout)
 
