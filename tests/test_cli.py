@@ -330,16 +330,14 @@ def test_python_m_singan(tmp_path):
 
 
 @pytest.mark.parametrize("extra, preset, note", [
-    ([], "fast", True), (["--preset", "paper"], "paper", False), (["--quiet"], "fast", False),
-    (["--max-size", "100"], "fast", True)])
+    ([], "consingan-fast", True), (["--preset", "paper"], "paper", False),
+    (["--quiet"], "consingan-fast", False), (["--max-size", "100"], "consingan-fast", True),
+    (["--mode", "sr"], "fast", True), (["--mode", "animation"], "consingan-fast", True)])
 def test_default_preset_on_a_cpu_and_its_note(tmp_path, capsys, extra, preset, note):
     """Without --preset a CPU training gets the CPU's default (not `paper`, many hours there)
     and one line says so; naming a preset or --quiet hides it."""
     from PIL import Image
 
-    from singan.config import DEFAULT_CPU_PRESET
-
-    assert DEFAULT_CPU_PRESET == "fast"
     path = tmp_path / "big.png"
     Image.new("RGB", (250, 188), (40, 90, 160)).save(path)
     assert main(["train", str(path), "--out", str(tmp_path / "r"), "--dry-run", "--json",
@@ -350,11 +348,17 @@ def test_default_preset_on_a_cpu_and_its_note(tmp_path, capsys, extra, preset, n
     assert not (tmp_path / "r").exists()
 
 
-def test_default_preset_by_device():
-    from singan.config import DEFAULT_CPU_PRESET, DEFAULT_PRESET, PRESETS, default_preset
+def test_default_preset_by_device_and_mode():
+    """paper on a GPU; on a CPU the best preset measured there, and for super-resolution (which
+    needs SinGAN's family) a SinGAN preset; every default makes a valid config of its mode."""
+    from singan.config import MODES, PRESETS, default_preset, make_config
 
-    assert default_preset("cuda") == DEFAULT_PRESET == "paper"
-    assert default_preset("cpu") == DEFAULT_CPU_PRESET in PRESETS
+    assert default_preset("cuda") == default_preset("cuda", "sr") == "paper"
+    assert default_preset("cpu") == default_preset("cpu", "animation") == "consingan-fast"
+    assert default_preset("cpu", "sr") == "fast" and PRESETS["fast"].arch == "singan"
+    for device in ("cpu", "cuda"):
+        for mode in MODES:
+            assert make_config(default_preset(device, mode), mode).mode == mode
 
 
 # --- resuming with other settings -------------------------------------------------------------

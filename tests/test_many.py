@@ -520,7 +520,7 @@ def test_dry_run_lists_the_plan(tmp_path, tiny_run, capsys):
     assert out[0].split("\t")[:2] == ["new", "train"]
     assert out[1].split("\t")[:2] == ["old", "skip"]
     assert "--iters 5" in out[-1] and "--threads 1" in out[-1]
-    assert "--preset fast" in out[-1]  # no --preset: `singan train`'s default on a CPU
+    assert "--preset consingan-fast" in out[-1]  # no --preset: `singan train`'s on a CPU
     assert not (tmp_path / "r" / "new").exists()
 
 
@@ -531,11 +531,13 @@ def test_default_preset_follows_the_childrens_device():
     from singan.cli.many import _default_preset
     from singan.config import DEFAULT_CPU_PRESET
 
-    args = argparse.Namespace(device="auto")
+    args = argparse.Namespace(device="auto", mode="generation")
     assert _default_preset(args, plan_slots(2, device="cpu", threads=1)) == DEFAULT_CPU_PRESET
     assert _default_preset(args, plan_slots(2, gpus=["0"], threads=1)) == "paper"
     assert _default_preset(args, None) == "paper"
-    assert _default_preset(argparse.Namespace(device="cpu"), None) == DEFAULT_CPU_PRESET
+    cpu = argparse.Namespace(device="cpu", mode="generation")
+    assert _default_preset(cpu, None) == DEFAULT_CPU_PRESET
+    assert _default_preset(argparse.Namespace(device="cpu", mode="sr"), None) == "fast"
 
 
 def test_sample_many_skips_unfinished_runs(tmp_path, tiny_run, interrupted_run, capsys):

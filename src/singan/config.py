@@ -307,7 +307,7 @@ PRESETS: dict[str, SinGANConfig] = {
 # add the expected time on the machine (`training.describe_presets`).
 PRESET_PURPOSES: dict[str, str] = {
     "paper": "the SinGAN paper's settings, the best quality: for a GPU",
-    "fast": "most of paper's quality for a small share of its time: a full training on a CPU",
+    "fast": "most of paper's quality for a small share of its time: SinGAN on a CPU",
     "quick": "a first look: fast's recipe at 160 px, 450 -> 225 iterations per scale",
     "tiny": "a smoke test: 64 px, narrow networks, few iterations (the tests)",
     "consingan": "ConSinGAN's published settings (one growing generator)",
@@ -317,20 +317,27 @@ PRESET_PURPOSES: dict[str, str] = {
 
 # The preset of `singan train`, `singan train-many` and the web app's Train tab when none is named:
 # `paper` on a GPU; on a CPU, where `paper` takes many hours, the best preset measured for a CPU
-# (until a preset reaches ConSinGAN's published quality at about `fast`'s cost: docs/benchmarks.md,
-# "ConSinGAN reproduced"). `default_preset` picks between them.
+# (docs/benchmarks.md, "The cut at `fast`'s cost at 250 px": `consingan-fast` scores 2-3x lower
+# SIFID than `fast` for the same time), until a preset reaches ConSinGAN's published quality
+# everywhere. Super-resolution needs SinGAN's per-scale generators: its CPU default is `fast`.
+# `default_preset` picks among them.
 DEFAULT_PRESET = "paper"
-DEFAULT_CPU_PRESET = "fast"
+DEFAULT_CPU_PRESET = "consingan-fast"
+DEFAULT_CPU_SR_PRESET = "fast"
 
 
-def default_preset(device_type: str) -> str:
-    """The preset used when none is named, for a device of type `device_type` ("cpu", "cuda")."""
-    return DEFAULT_CPU_PRESET if device_type == "cpu" else DEFAULT_PRESET
+def default_preset(device_type: str, mode: str = "generation") -> str:
+    """The preset used when none is named, for a device of type `device_type` ("cpu", "cuda")
+    and a training `mode`."""
+    if device_type != "cpu":
+        return DEFAULT_PRESET
+    return DEFAULT_CPU_SR_PRESET if mode == "sr" else DEFAULT_CPU_PRESET
 
 
 def default_preset_text() -> str:
     """How the default preset is chosen, for help texts."""
-    return f"{DEFAULT_PRESET} on a GPU, {DEFAULT_CPU_PRESET} on a CPU"
+    return (f"{DEFAULT_PRESET} on a GPU, {DEFAULT_CPU_PRESET} on a CPU ({DEFAULT_CPU_SR_PRESET} "
+            f"for --mode sr)")
 
 # What each mode changes (spec section 6): SR trains with alpha = 100 and a finer pyramid whose
 # factor is kept exactly (2^(-1/3), the step of x2, x4 and x8 super-resolution; `sr_config` sets

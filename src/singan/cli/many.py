@@ -152,8 +152,10 @@ def _default_preset(args: argparse.Namespace, slots) -> str:
     """The preset without --preset: `singan train`'s default for the device the children train
     on (local slots: GPU or CPU; on Dask, --device: cpu, else the workers' GPUs)."""
     if slots is not None:
-        return default_preset("cpu" if all(s.device == "cpu" for s in slots) else "cuda")
-    return default_preset("cpu" if args.device == "cpu" else "cuda")
+        device = "cpu" if all(s.device == "cpu" for s in slots) else "cuda"
+    else:
+        device = "cpu" if args.device == "cpu" else "cuda"
+    return default_preset(device, args.mode)
 
 
 def _local_slots(args: argparse.Namespace):

@@ -76,9 +76,9 @@ def default_preset_note(args: argparse.Namespace, preset: str, device: torch.dev
     """Say which preset a training without --preset got on a CPU (the default depends on the
     device: `config.default_preset`)."""
     if args.preset is None and device.type == "cpu":
-        say(f"note: no --preset, so `{preset}`, the default on a CPU; `paper` (the paper's "
-            f"settings, the default on a GPU) takes many hours on a CPU (README, \"Presets\"); "
-            f"--preset NAME hides this note", args.quiet)
+        say(f"note: no --preset, so `{preset}`, the default on a CPU; `paper` (the SinGAN "
+            f"paper's settings, the default on a GPU) takes many hours on a CPU (README, "
+            f"\"Presets\"); --preset NAME hides this note", args.quiet)
 
 
 def cpu_hint(args: argparse.Namespace, preset: str, device: torch.device,

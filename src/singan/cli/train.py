@@ -27,7 +27,7 @@ from .progress import default_preset_note, resume_message, run_training, train_m
 
 EXAMPLES = """\
 examples:
-  singan train photo.jpg                       # into runs/photo; paper on a GPU, fast on a CPU
+  singan train photo.jpg                       # into runs/photo; default preset for the device
   singan train --preset quick                             # embedded image, into runs/default
   singan train photo.jpg --out runs/p --preset paper --device cuda   # the paper's settings
   singan train photo.jpg --out runs/p --max-size 180 --iters 1000    # override any setting
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         return _resume(args, out)
     device = resolve_device(args.device, args.threads)
-    preset = args.preset or default_preset(device.type)
+    preset = args.preset or default_preset(device.type, args.mode)
     config = make_config(preset, args.mode, **config_overrides(args))
     source = args.image or EMBEDDED_SOURCE
     if args.image is None:
