@@ -178,8 +178,12 @@ def test_bad_settings_and_missing_run_give_a_message(client):
 def test_preset_settings_follow_preset_and_mode(client):
     tiny = singan.PRESETS["tiny"]
     assert client.predict("tiny", "generation", api_name="/preset_settings") == \
-        tuple(getattr(tiny, f) for f in TRAIN_ORDER)
-    assert client.predict("tiny", "sr", api_name="/preset_settings")[1] == 18
+        ("tiny", *(getattr(tiny, f) for f in TRAIN_ORDER))
+    assert client.predict("tiny", "sr", api_name="/preset_settings")[:3:2] == ("tiny", 18)
+    # super-resolution cannot train a ConSinGAN: the form moves to sr's default preset (CPU)
+    fast = singan.make_config("fast", "sr")
+    assert client.predict("consingan-fast", "sr", api_name="/preset_settings") == \
+        ("fast", *(getattr(fast, f) for f in TRAIN_ORDER))
 
 
 def test_stop_and_resume(client, ui_server):

@@ -106,8 +106,12 @@ def _train_tab(ctx: Context):
             f"Training image: `{name}`, {rgb.width}x{rgb.height} px."
 
     def preset_settings(preset, mode):
+        """The form's settings of `preset` in `mode`; super-resolution with a ConSinGAN preset
+        (which it cannot train) switches to that mode's default preset here."""
+        if mode == "sr" and preset in PRESETS and PRESETS[preset].arch != "singan":
+            preset = default_preset(ctx.models.device.type, "sr")
         config = make_config(preset, mode)
-        return tuple(getattr(config, f) for f in TRAIN_FIELDS)
+        return (preset, *(getattr(config, f) for f in TRAIN_FIELDS))
 
     def train(path, name, mode, preset, *values):
         *fields, seed = values
@@ -174,7 +178,7 @@ def _train_tab(ctx: Context):
                                          elem_id="stop-button")
                     resume_btn = gr.Button("Resume", visible=False, elem_id="resume-button")
     image.change(guard(check_image), image, [shown, name, message], api_name="check_image")
-    gr.on([preset.input, mode.input], guard(preset_settings), [preset, mode], boxes,
+    gr.on([preset.input, mode.input], guard(preset_settings), [preset, mode], [preset, *boxes],
           api_name="preset_settings")
     button.click(guard(train), [image, name, mode, preset, *boxes, seed], [ctx.run, message],
                  api_name="train")
