@@ -22,7 +22,11 @@ from singan.training.restarts import COLLAPSE_FACTOR, COLLAPSE_FLOOR  # noqa: E4
 def stages(path: Path) -> dict[int, list[float]]:
     """The reconstruction errors of each stage of one stats.jsonl, in file order."""
     out: dict[int, list[float]] = {}
-    for line in path.read_text(errors="replace").splitlines():
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:  # unreadable: no stages
+        return out
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except ValueError:
