@@ -7,6 +7,15 @@ a few hundred iterations per scale, one image, one training seed. Prints one lin
 and the mean losses of the scale's last iterations) and, with --grid, writes one row per scale:
 the reconstruction, then --samples random samples, each scaled to the finest size.
 
+--upto S stops after scale S (0 = coarsest); --score N scores N random samples of the last
+trained scale against the training image at that scale (SIFID, patch SWD, diversity, as
+bench/places.py does at the finest one). A layout that a recipe loses is lost at the coarse
+stages: on Places image 6 at 250 px, stage 2 (41x61) already shows whether the samples keep the
+arch, for about a seventh of a whole training (issue 17):
+
+    PYTHONPATH=src python bench/stage_probe.py ../shared/data/places-open/real/6.jpg \
+        --preset consingan-fast --set base_channels=64 --set max_channels=64 --upto 2 --score 16
+
     PYTHONPATH=src python bench/stage_probe.py ../shared/data/places-open/real/1.jpg \\
         --preset consingan --shrink 125 --set iters=300 --set crop_size=64 --grid probe.png
 """
@@ -41,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--samples", type=int, default=4, help="random samples per row of the grid")
     p.add_argument("--grid", default=None, help="write the per-scale grid to this PNG")
+    p.add_argument("--upto", type=int, default=None, metavar="S",
+                   help="stop after scale S (default: train every scale)")
+    p.add_argument("--score", type=int, default=0, metavar="N",
+                   help="score N samples of the last trained scale (SIFID, SWD, diversity)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -57,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     t0 = time.process_time()
-    for n in range(trainer.model.num_scales):
+    last_scale = trainer.model.num_scales - 1 if args.upto is None else \
+        min(args.upto, trainer.model.num_scales - 1)
+    for n in range(last_scale + 1):
         trainer.train_scale(n, keep)
         model = trainer.model
         with torch.no_grad():
@@ -76,7 +91,23 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(torch.cat(list(big), dim=-1))
     if args.grid:
         images.save_image(torch.cat(rows, dim=-2), args.grid)
+    if args.score:
+        print(score(trainer.model, last_scale, args.score), flush=True)
     return 0
+
+
+def score(model, n: int, num: int) -> str:
+    """SIFID, SWD (means over `num` samples) and diversity of samples of scale n against the
+    training image at that scale (samples from generator seed 123)."""
+    from singan.metrics import evaluate, load_inception
+    gen = torch.Generator(device=model.device).manual_seed(123)
+    with torch.no_grad():
+        samples = model.synthesize(num, model.sizes[:n + 1], generator=gen).clamp(-1, 1)
+    values = evaluate(model.reals[n], samples, extractor=load_inception())
+    sifid, swd = (sum(values[k]) / len(values[k]) for k in ("sifid", "swd"))
+    h, w = model.sizes[n]
+    return (f"scale {n} {h}x{w}, {num} samples: SIFID {sifid:.3f}, SWD {swd:.4f}, "
+            f"diversity {values['diversity'][0]:.3f}")
 
 
 if __name__ == "__main__":
