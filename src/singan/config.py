@@ -299,7 +299,7 @@ PRESETS: dict[str, SinGANConfig] = {
     # at the finest, bfloat16 where the device has it natively (float32 elsewhere).
     "consingan-fast": SinGANConfig(arch="consingan", num_stages=6, base_channels=32,
                                    max_channels=32, num_layers=3, norm="none", leaky_slope=0.05,
-                                   train_depth=3, lr_scale=0.1, iters=2000, iters_finest=1000,
+                                   train_depth=3, lr_scale=0.5, iters=2000, iters_finest=1000,
                                    crop_size=128, d_steps=2, gp_every=2, bf16=True),
 }
 
@@ -312,13 +312,14 @@ PRESET_PURPOSES: dict[str, str] = {
     "tiny": "a smoke test: 64 px, narrow networks, few iterations (the tests)",
     "consingan": "ConSinGAN's published settings (one growing generator)",
     "consingan-fast": "ConSinGAN's recipe cut to about fast's cost: 32 channels, 128-px "
-                      "windows, 2 critic steps, 2000 -> 1000 iterations, bfloat16 where native",
+                      "windows, 2 critic steps, 2000 -> 1000 iterations, the stages below the "
+                      "newest at x0.5 its learning rate, bfloat16 where native",
 }
 
 # The preset of `singan train`, `singan train-many` and the web app's Train tab when none is named:
 # `paper` on a GPU; on a CPU, where `paper` takes many hours, the best preset measured for a CPU
-# (docs/benchmarks.md, "The cut at `fast`'s cost at 250 px": `consingan-fast` scores 2-3x lower
-# SIFID than `fast` for the same time), until a preset reaches ConSinGAN's published quality
+# (docs/benchmarks.md, "The cut at `fast`'s cost at 250 px" and "lr_scale 0.5": `consingan-fast`
+# scores 2-3x lower SIFID than `fast` for the same time), until a preset reaches ConSinGAN's published quality
 # everywhere. Super-resolution needs SinGAN's per-scale generators: its CPU default is `fast`.
 # `default_preset` picks among them.
 DEFAULT_PRESET = "paper"
