@@ -13,7 +13,7 @@ bench/places.py does at the finest one). A layout that a recipe loses is lost at
 stages: on Places image 6 at 250 px, stage 2 (41x61) already shows whether the samples keep the
 arch, for about a seventh of a whole training (issue 17):
 
-    PYTHONPATH=src python bench/stage_probe.py ../shared/data/places-open/real/6.jpg \
+    PYTHONPATH=src python bench/stage_probe.py ../shared/data/places-open/real/6.jpg \\
         --preset consingan-fast --set base_channels=64 --set max_channels=64 --upto 2 --score 16
 
     PYTHONPATH=src python bench/stage_probe.py ../shared/data/places-open/real/1.jpg \\
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score", type=int, default=0, metavar="N",
                    help="score N samples of the last trained scale (SIFID, SWD, diversity)")
     args = p.parse_args(argv)
+    if args.upto is not None and args.upto < 0:
+        p.error("--upto must be 0 (the coarsest scale) or more")
+    if args.score < 0 or args.score == 1:
+        p.error("--score needs at least 2 samples (diversity compares them), or 0 for none")
     torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     config = singan.make_config(args.preset, **overrides)

@@ -296,7 +296,9 @@ PRESETS: dict[str, SinGANConfig] = {
     # bring the windowed recipe to `fast`'s cost" and "The cut at `fast`'s cost at 250 px"): 32
     # channels, stages wider than 128 px trained on random 128x128 windows, 2 critic steps with
     # the gradient penalty on one of them, 2000 iterations at the coarsest stage falling to 1000
-    # at the finest, bfloat16 where the device has it natively (float32 elsewhere).
+    # at the finest, the stages below the newest at x0.5 of its learning rate (lr_scale 0.5, not
+    # ConSinGAN's 0.1: "lr_scale 0.5" there), bfloat16 where the device has it natively (float32
+    # elsewhere).
     "consingan-fast": SinGANConfig(arch="consingan", num_stages=6, base_channels=32,
                                    max_channels=32, num_layers=3, norm="none", leaky_slope=0.05,
                                    train_depth=3, lr_scale=0.5, iters=2000, iters_finest=1000,
@@ -319,9 +321,9 @@ PRESET_PURPOSES: dict[str, str] = {
 # The preset of `singan train`, `singan train-many` and the web app's Train tab when none is named:
 # `paper` on a GPU; on a CPU, where `paper` takes many hours, the best preset measured for a CPU
 # (docs/benchmarks.md, "The cut at `fast`'s cost at 250 px" and "lr_scale 0.5": `consingan-fast`
-# scores 2-3x lower SIFID than `fast` for the same time), until a preset reaches ConSinGAN's published quality
-# everywhere. Super-resolution needs SinGAN's per-scale generators: its CPU default is `fast`.
-# `default_preset` picks among them.
+# scores 2-3x lower SIFID than `fast` for the same time), until a preset reaches ConSinGAN's
+# published quality everywhere. Super-resolution needs SinGAN's per-scale generators: its CPU
+# default is `fast`. `default_preset` picks among them.
 DEFAULT_PRESET = "paper"
 DEFAULT_CPU_PRESET = "consingan-fast"
 DEFAULT_CPU_SR_PRESET = "fast"
