@@ -116,9 +116,10 @@ def test_same_seed_same_model_and_resume_equals_uninterrupted(tiny_image):
     assert wa.keys() == wr.keys() and all(torch.equal(wa[k], wr[k]) for k in wa)
 
 
-def random_consingan(height: int, width: int) -> singan.ConSinGAN:
-    """Six stages of 4 channels with random weights and noise amplitudes, in float64."""
-    c = singan.make_config("consingan", base_channels=4, max_channels=4)
+def random_consingan(height: int, width: int, **changes) -> singan.ConSinGAN:
+    """Six stages of 4 channels (or as `changes` say) with random weights and noise
+    amplitudes, in float64."""
+    c = singan.make_config("consingan", **{"base_channels": 4, "max_channels": 4, **changes})
     geo = geometry_for(c, height, width)
     m = build_model(c, list(geo.sizes), geo.scale_factor)
     m.grow_to(6)
@@ -163,13 +164,15 @@ def test_channels_last_features_stay_channels_last_through_windows_and_resamplin
     assert crop_window(nhwc, top * 0, left * 0, 20, 30) is nhwc  # the whole: no copy at all
 
 
-@pytest.mark.parametrize("height,width,crop", [(94, 125, (24, 24)), (60, 45, (20, 45)),
-                                               (188, 250, (48, 48))])
-def test_a_window_computed_on_bands_equals_the_whole_stage_cropped(height, width, crop):
+@pytest.mark.parametrize("height,width,crop,widths", [
+    (94, 125, (24, 24), {}), (60, 45, (20, 45), {}), (188, 250, (48, 48), {}),
+    (94, 125, (24, 24), {"coarse_channels": 6, "coarse_scales": 4})])
+def test_a_window_computed_on_bands_equals_the_whole_stage_cropped(height, width, crop, widths):
     """Training windows (crop_size): each stage above the plan's `full` one is computed on the
     band its window needs, the noise cropped or drawn at the window's size, and the result is
-    the whole stage's image at that window, at every corner up to the borders."""
-    m = random_consingan(height, width)
+    the whole stage's image at that window, at every corner up to the borders (with a width
+    change inside the band too)."""
+    m = random_consingan(height, width, **widths)
     gen = torch.Generator().manual_seed(1)
     z0 = torch.randn(2, 3, *m.sizes[0], generator=gen, dtype=torch.float64)
     noise = {k: torch.randn(2, *m.noise_shape(k), generator=gen, dtype=torch.float64)
@@ -314,3 +317,73 @@ def test_the_patch_loss_at_the_finest_stages_alone_or_beside_the_critic(tiny_ima
                                                   b.state_dict().values()))
     with pytest.raises(ConfigError, match="swd_only"):
         small(swd_only=True)
+
+
+def test_coarse_channels_widen_the_coarsest_stages(tiny_image, tmp_path):
+    """coarse_channels: the coarse_scales coarsest stages are wider; the stage above them
+    takes the features to its width with a 1x1 convolution and has its own tail, which starts
+    from the image of the stage below; the critic there starts fresh. Training is
+    deterministic, resumes exactly, and the run folder loads."""
+    config = small(max_size=40, num_stages=4, coarse_channels=12, coarse_scales=2,
+                   crop_size=16)
+    assert [config.channels(k) for k in range(4)] == [12, 12, 8, 8]
+    tr = Trainer.from_image(tiny_image, config, seed=0)
+    for n in range(2):
+        tr.train_scale(n)
+    m = tr.model
+    assert m.changes == [2] and set(m.tails) == {"2"} and m.tail_for(1) is m.tail
+    with torch.no_grad():
+        below = m.run(m.rec_noise(0), {1: m.rec_noise(1)}, 2)
+    stage = tr.engine.setup(2, tr.config)
+    body = stage.nets[2]
+    assert body.adapt.in_channels == 12 and body.adapt.out_channels == 8
+    convs = [x for x in stage.d_net.modules() if isinstance(x, torch.nn.Conv2d)]
+    assert stage.nets["tail"] is m.tail_for(2) and convs[0].out_channels == 8
+    assert m.noise_shape(2)[0] == 8 and m.noise_shape(1)[0] == 12
+    with torch.no_grad():  # the new stage with its amplitude at 0 starts from the image below
+        zero = torch.zeros(())
+        start = m.run(m.rec_noise(0), {1: m.rec_noise(1), 2: m.rec_noise(2)}, 3,
+                      bodies={2: body}, amps={2: zero})
+        lifted = m.tail_for(1)(F.pad(m.upsample(m.features(
+            m.rec_noise(0), {1: m.rec_noise(1)}, 2), m.sizes[2]), (1, 1, 1, 1)))
+    assert below.shape[-2:] == tuple(m.sizes[1])
+    # 8 channels cannot carry the 27-dim subspace a 12-channel tail reads, so not exact;
+    # the blocks start near 0, so the image is close to the tail's on the up-sampled features
+    assert (start - lifted).abs().mean() < 0.5 * (lifted - lifted.mean()).abs().mean()
+    a = singan.train(tiny_image, config, seed=3)
+    b = singan.train(tiny_image, config, seed=3)
+    wa, wb = a.state_dict(), b.state_dict()
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert "tails.2.0.weight" in wa and "bodies.2.adapt.weight" in wa
+    tr = Trainer.from_image(tiny_image, config, seed=3)
+    for n in range(3):
+        tr.train_scale(n)
+    partial = build_model(config, tr.model.sizes, tr.model.scale_factor)
+    partial.grow_to(3)
+    partial.load_state_dict(tr.model.state_dict())
+    wr = Trainer.resume(partial, tr.state()).run().state_dict()
+    assert all(torch.equal(wa[k], wr[k]) for k in wa)
+    singan.run.save_run(a, tmp_path / "run")
+    loaded = singan.load(tmp_path / "run")
+    g = [torch.Generator().manual_seed(5) for _ in range(2)]
+    size = [(h + 3, w + 5) for h, w in a.sizes]
+    torch.testing.assert_close(loaded.synthesize(2, size, generator=g[0]),
+                               a.synthesize(2, size, generator=g[1]))
+    with pytest.raises(ConfigError, match="go together"):
+        small(coarse_channels=16)
+
+
+@pytest.mark.parametrize("old_width,new_width", [(64, 32), (8, 16)])
+def test_a_width_change_carries_the_tail_exactly(old_width, new_width):
+    """carry_tail: the 1x1 convolution and the new tail make the same image from any features
+    as the old tail, when the new width holds the old tail's rank (<= 27) or widens."""
+    from singan.consingan import carry_tail, new_tail
+    gen = torch.Generator().manual_seed(0)
+    old, new = new_tail(old_width).double(), new_tail(new_width).double()
+    adapt = torch.nn.Conv2d(old_width, new_width, 1).double()
+    with torch.no_grad():
+        old[0].weight.copy_(torch.randn(old[0].weight.shape, generator=gen, dtype=torch.float64))
+    carry_tail(old, adapt, new)
+    f = torch.randn(2, old_width, 9, 11, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(new(adapt(f)), old(f), rtol=0, atol=1e-10)

@@ -26,6 +26,8 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "base_channels": Bound(int, 1, 1024),
     "max_channels": Bound(int, 1, 1024),
     "channels_double_every": Bound(int, 1, 64),
+    "coarse_channels": Bound(int, 0, 1024),
+    "coarse_scales": Bound(int, 0, 64),
     "noise_amp_scale": Bound(float, 0, 100),
     "iters": Bound(int, 1, 1_000_000),
     "iters_finest": Bound(int, 0, 1_000_000),
@@ -65,7 +67,8 @@ class SinGANConfig:
     saved config describes the model and nothing else. Defaults are the SinGAN paper's (`paper`
     preset); `arch="consingan"` selects ConSinGAN's growing generator (`consingan` preset), for
     which `num_stages` sets its pyramid (its own rescaling), `base_channels` its width and
-    `num_layers` the conv blocks of a stage's body; `scale_factor_init`, `max_channels`,
+    `num_layers` the conv blocks of a stage's body (`coarse_channels` widens the coarsest
+    `coarse_scales` stages); `scale_factor_init`, `max_channels`,
     `channels_double_every`, `prev_pool` and `noise_channels` are SinGAN's only.
     """
 
@@ -93,6 +96,11 @@ class SinGANConfig:
         'widest network: widths double every channels_double_every scales up to this')
     channels_double_every: int = _setting(4,
         'scales between two doublings of the network width')
+    coarse_channels: int = _setting(0,
+        'network width of the coarse_scales coarsest scales, in place of the rule above '
+        '(0: no such scales)')
+    coarse_scales: int = _setting(0,
+        'how many of the coarsest scales have coarse_channels')
     norm: str = _setting("batch",
         '"batch" (BatchNorm after every conv, the paper) or "none"')
     noise_padding: bool = _setting(False,
@@ -165,7 +173,13 @@ class SinGANConfig:
 
 
     def channels(self, scale: int) -> int:
-        """Width of the networks at `scale` (0 = coarsest)."""
+        """Width of the networks at `scale` (0 = coarsest): coarse_channels at the
+        coarse_scales coarsest; above them base_channels for consingan, and for singan
+        base_channels doubling every channels_double_every scales up to max_channels."""
+        if scale < self.coarse_scales:
+            return self.coarse_channels
+        if self.arch == "consingan":
+            return self.base_channels
         return min(self.base_channels * 2 ** (scale // self.channels_double_every),
                    self.max_channels)
 
@@ -221,6 +235,8 @@ class SinGANConfig:
         need(self.max_channels >= self.base_channels,
              f"max_channels ({self.max_channels}) must be at least base_channels "
              f"({self.base_channels})")
+        need((self.coarse_channels == 0) == (self.coarse_scales == 0),
+             "coarse_channels and coarse_scales go together: set both above 0, or both to 0")
         need(self.crop_size == 0 or self.crop_size >= 16,
              f"crop_size must be 0 (off) or at least 16, got {self.crop_size}")
         need(self.gp_every <= self.d_steps,

@@ -16,6 +16,12 @@ tail, LeakyReLU 0.05, no normalisation and bicubic up-sampling with aligned corn
 stages. z_0 is fresh noise for a sample and the real coarsest image for the reconstruction; the
 reconstruction's z_k (k >= 1) are fixed random maps drawn when stage k starts. In animation mode
 the reconstruction's z_0 is a fixed noise map too.
+
+Widths: every stage is `base_channels` wide (ConSinGAN: 64), or with `coarse_channels` the
+`coarse_scales` coarsest stages are that wide (an extension, not ConSinGAN's). At a stage whose
+width differs from the one below, the body is a `WidthChange`: a 1x1 convolution takes the
+features to the new width before the up-sampling, and that stage and the ones above it have
+their own tail.
 """
 
 from __future__ import annotations
@@ -56,10 +62,15 @@ class ConSinGAN(nn.Module):
         self.sizes = [tuple(int(v) for v in s) for s in sizes]
         self.scale_factor = float(scale_factor)
         c = config
-        self.width = c.base_channels
+        self.widths = [c.channels(k) for k in range(len(self.sizes))]
+        self.width = self.widths[0]
         self.head = ConvBlock(3, self.width, 3, "none", c.leaky_slope)
         self.bodies = nn.ModuleList()
-        self.tail = nn.Sequential(nn.Conv2d(self.width, 3, 3), nn.Tanh())
+        self.tail = new_tail(self.width)
+        # the tails of the stages from each width change on (none at ConSinGAN's one width)
+        self.changes = [k for k in range(1, len(self.sizes))
+                        if self.widths[k] != self.widths[k - 1]]
+        self.tails = nn.ModuleDict({str(k): new_tail(self.widths[k]) for k in self.changes})
         self.register_buffer("noise_amp", torch.zeros(0))
         for k, (h, w) in enumerate(self.sizes):
             self.register_buffer(f"z_rec_{k}", torch.zeros(1, *self.noise_shape(k)))
@@ -102,18 +113,31 @@ class ConSinGAN(nn.Module):
     def noise_shape(self, stage: int, size: tuple[int, int] | None = None) -> tuple[int, int, int]:
         """(channels, h, w) of a stage's noise for an image of `size` (default: training)."""
         h, w = size or self.sizes[stage]
-        return (3, h, w) if stage == 0 else (self.width, h + self.shrink, w + self.shrink)
+        return (3, h, w) if stage == 0 else \
+            (self.widths[stage], h + self.shrink, w + self.shrink)
 
-    def new_body(self) -> nn.Sequential:
+    def new_body(self, stage: int | None = None) -> nn.Module:
+        """A fresh body for `stage` (default: the next one to train): `num_layers` conv
+        blocks, behind a 1x1 convolution where the width changes (`WidthChange`)."""
         c = self.config
-        return nn.Sequential(*[ConvBlock(self.width, self.width, 3, "none", c.leaky_slope)
-                               for _ in range(c.num_layers)])
+        stage = self.num_trained if stage is None else stage
+        width = self.widths[stage]
+        blocks = nn.Sequential(*[ConvBlock(width, width, 3, "none", c.leaky_slope)
+                                 for _ in range(c.num_layers)])
+        if stage in self.changes:
+            return WidthChange(self.widths[stage - 1], width, blocks)
+        return blocks
+
+    def tail_for(self, stage: int) -> nn.Module:
+        """The tail that makes stage `stage`'s image (the shared one below any width change)."""
+        last = max((k for k in self.changes if k <= stage), default=0)
+        return self.tails[str(last)] if last else self.tail
 
     def new_discriminator(self, stage: int) -> Discriminator:
         """A stage's patch critic: a head block, `num_layers` body blocks and a conv to one
-        score (5 convolutions and an 11-px receptive field for 3)."""
+        score (5 convolutions and an 11-px receptive field for 3), as wide as the stage."""
         c = self.config
-        return Discriminator(self.width, c.num_layers + 2, 3, "none", c.leaky_slope)
+        return Discriminator(self.widths[stage], c.num_layers + 2, 3, "none", c.leaky_slope)
 
     def add_stage(self, body: nn.Module, noise_amp: float | torch.Tensor) -> None:
         """Append a trained body and its noise amplitude."""
@@ -130,7 +154,7 @@ class ConSinGAN(nn.Module):
     def grow_to(self, num_trained: int) -> None:
         """Add fresh bodies until `num_trained` exist (used before loading weights)."""
         while self.num_trained < num_trained:
-            self.add_stage(self.new_body(), 0.0)
+            self.add_stage(self.new_body(self.num_trained), 0.0)
 
     # --- noise -------------------------------------------------------------------------------
 
@@ -174,18 +198,21 @@ class ConSinGAN(nn.Module):
             h, w = sizes[k]
             body = bodies[k] if k in bodies else self.bodies[k]
             amp = amps[k] if k in amps else self.noise_amp[k]
+            if isinstance(body, WidthChange):
+                x = body.adapt(x)
             grown = self.upsample(x, (h + self.shrink, w + self.shrink)) + amp * noise[k]
             x = body(grown) + self.upsample(x, (h, w))
         return x
 
     def image(self, features: torch.Tensor, tail: nn.Module | None = None) -> torch.Tensor:
-        """The image of some features (the shared tail)."""
+        """The image of some features (by default the shared tail of stage 0's width)."""
         return (tail or self.tail)(F.pad(features, (1, 1, 1, 1)))
 
     def run(self, z0: torch.Tensor, noise: Mapping[int, torch.Tensor], stop: int,
             **kw) -> torch.Tensor:
-        """The image of stage stop-1 (see `features` for the arguments; `tail` too)."""
-        tail = kw.pop("tail", None)
+        """The image of stage stop-1 (see `features` for the arguments; `tail` replaces that
+        stage's tail)."""
+        tail = kw.pop("tail", None) or self.tail_for(stop - 1)
         return self.image(self.features(z0, noise, stop, **kw), tail)
 
     # --- training windows ----------------------------------------------------------------------
@@ -206,7 +233,7 @@ class ConSinGAN(nn.Module):
         the whole stage's noise (it is cropped) or already the size of the window's
         (`WindowPlan.noise_size`); `bodies`, `amps`, `head` and `tail` as for `run`."""
         plan = self.window_plan(stage, crop)
-        tail = kw.pop("tail", None)
+        tail = kw.pop("tail", None) or self.tail_for(stage)
         bodies, amps = kw.get("bodies") or {}, kw.get("amps") or {}
         at = plan.positions(*corner)
         x = self.features(z0, noise, plan.full + 1, **kw)
@@ -214,13 +241,15 @@ class ConSinGAN(nn.Module):
         for k in range(plan.full + 1, stage + 1):
             rows, cols = plan.axes[k]
             (rh, rw), (ph, pw) = at[k], at[k - 1]
-            grown = resample(x, rows.block(0, rh, ph), cols.block(0, rw, pw))
-            skip = resample(x, rows.block(1, rh, ph), cols.block(1, rw, pw))
             body = bodies[k] if k in bodies else self.bodies[k]
             amp = amps[k] if k in amps else self.noise_amp[k]
+            if isinstance(body, WidthChange):  # pointwise: it commutes with the windows
+                x = body.adapt(x)
+            grown = resample(x, rows.block(0, rh, ph), cols.block(0, rw, pw))
+            skip = resample(x, rows.block(1, rh, ph), cols.block(1, rw, pw))
             x = body(grown + amp * plan.noise_window(k, noise[k], at[k])) + skip
         (h, w), oh, ow = crop, at["image"][0], at["image"][1]
-        return (tail or self.tail)(crop_window(F.pad(x, (1, 1, 1, 1)), oh, ow, h + 2, w + 2))
+        return tail(crop_window(F.pad(x, (1, 1, 1, 1)), oh, ow, h + 2, w + 2))
 
     @torch.no_grad()
     def reconstruct(self, upto: int) -> torch.Tensor:
@@ -277,6 +306,47 @@ class ConSinGAN(nn.Module):
         """What an application injects for `image` (at the training size): the image shrunk to
         the coarsest stage, ConSinGAN's way (`start_scale` only chooses where noise starts)."""
         return resize(image, size=self.sizes[0])
+
+
+def new_tail(width: int) -> nn.Sequential:
+    """A tail: a 3x3 convolution from `width` features to RGB (on features padded by 1), tanh."""
+    return nn.Sequential(nn.Conv2d(width, 3, 3), nn.Tanh())
+
+
+class WidthChange(nn.Module):
+    """The body of a stage whose width differs from the stage below: `adapt`, a 1x1 convolution
+    from the features below to this stage's width (applied before the up-sampling), then the
+    conv `blocks`."""
+
+    def __init__(self, width_in: int, width: int, blocks: nn.Sequential):
+        super().__init__()
+        self.adapt = nn.Conv2d(width_in, width, 1)
+        self.blocks = blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+@torch.no_grad()
+def carry_tail(old: nn.Sequential, adapt: nn.Conv2d, new: nn.Sequential) -> None:
+    """Set `adapt` and the `new` tail so that new(adapt(f)) makes the image old(f) makes, for
+    any features f: `adapt` projects onto the channels' subspace `old` reads (the top right
+    singular vectors of its weights), `new` reads that subspace. Exact when the new width is at
+    least the rank of `old`'s weights (at most 3 x 9 = 27 for a 3x3 tail), the best
+    least-squares choice below it. So a stage after a width change starts from the image of
+    the stage below, as a ConSinGAN stage does from its copied body."""
+    w_old = old[0].weight  # (3, C_in, 3, 3)
+    c_in, c_out = w_old.shape[1], adapt.out_channels
+    rows = w_old.permute(0, 2, 3, 1).reshape(-1, c_in).double()  # (27, C_in)
+    _, _, vh = torch.linalg.svd(rows, full_matrices=True)  # vh: (C_in, C_in)
+    basis = torch.zeros(c_in, c_out, dtype=torch.float64, device=w_old.device)
+    k = min(c_in, c_out)
+    basis[:, :k] = vh[:k].T
+    adapt.weight.copy_(basis.T.reshape(c_out, c_in, 1, 1).to(adapt.weight.dtype))
+    adapt.bias.zero_()
+    w_new = torch.einsum("oihw,ic->ochw", w_old.double(), basis)
+    new[0].weight.copy_(w_new.to(new[0].weight.dtype))
+    new[0].bias.copy_(old[0].bias)
 
 
 class WindowPlan:

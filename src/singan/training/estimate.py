@@ -45,22 +45,21 @@ def scale_work(config: SinGANConfig, sizes: Sequence[tuple[int, int]]) -> list[f
     """Relative cost of one iteration at each scale of a pyramid of `sizes`."""
     c, crop = config, config.crop_size or 1 << 30
     if c.arch == "consingan":
-        return [float(_stage_pixels(c, sizes, n) * c.base_channels ** 2)
-                for n in range(len(sizes))]
+        return [float(_stage_work(c, sizes, n)) for n in range(len(sizes))]
     return [float(min(h, crop) * min(w, crop) * c.channels(n) ** 2)
             for n, (h, w) in enumerate(sizes)]
 
 
-def _stage_pixels(config: SinGANConfig, sizes: Sequence[tuple[int, int]], n: int) -> int:
-    """Pixels a ConSinGAN iteration at stage n computes: every stage up to n, whole, or only
-    the band of its training window (`WindowPlan`)."""
-    whole = [h * w for h, w in sizes[:n + 1]]
+def _stage_work(config: SinGANConfig, sizes: Sequence[tuple[int, int]], n: int) -> int:
+    """Pixels x width^2 a ConSinGAN iteration at stage n computes: every stage up to n, whole,
+    or only the band of its training window (`WindowPlan`)."""
+    pixels = [h * w for h, w in sizes[:n + 1]]
     crop = window_size(sizes[n], config)
-    if crop is None:
-        return sum(whole)
-    plan = WindowPlan(sizes, n, crop, 2 * config.num_layers)
-    return sum(whole[k] if k <= plan.full else plan.win[k][0] * plan.win[k][1]
-               for k in range(n + 1))
+    if crop is not None:
+        plan = WindowPlan(sizes, n, crop, 2 * config.num_layers)
+        pixels = [pixels[k] if k <= plan.full else plan.win[k][0] * plan.win[k][1]
+                  for k in range(n + 1)]
+    return sum(p * config.channels(k) ** 2 for k, p in enumerate(pixels))
 
 
 def pyramid_work(config: SinGANConfig, sizes: Sequence[tuple[int, int]]) -> list[float]:
@@ -101,7 +100,8 @@ def _probe_config(config: SinGANConfig) -> SinGANConfig:
     SinGAN's are probed at 32 channels whatever their width (the work counts the width), so
     presets that differ only in sizes, widths and iterations share one warm-up."""
     if config.arch == "singan":
-        config = config.replace(base_channels=32, max_channels=32)
+        config = config.replace(base_channels=32, max_channels=32, coarse_channels=0,
+                                coarse_scales=0)
     return config.replace(max_size=PROBE_SIZE[1], min_size=PROBE_SIZE[0] // 2,
                           scale_factor_init=0.5, iters=PROBE_ITERS, iters_finest=0, crop_size=0,
                           prev_pool=0, num_stages=2, train_depth=min(config.train_depth, 2))
@@ -161,8 +161,7 @@ def estimate_scales(config: SinGANConfig, image_size: tuple[int, int],
     works = scale_work(config, sizes)
     memory = training_memory_per_scale(config, sizes)
     n = len(sizes)
-    return [ScaleEstimate(k, tuple(sizes[k]), config.channels(k) if config.arch == "singan"
-                          else config.base_channels, config.iters_at(k, n),
+    return [ScaleEstimate(k, tuple(sizes[k]), config.channels(k), config.iters_at(k, n),
                           config.iters_at(k, n) * rate.seconds(works[k]), memory[k])
             for k in range(n)]
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..config import SinGANConfig
-from ..consingan import ConSinGAN
+from ..consingan import ConSinGAN, WidthChange, carry_tail
 from ..models import init_weights
 from .inputs import window_corners, window_size
 from .stage import Stage, requires_grad
@@ -117,12 +117,19 @@ class ConSinGANFamily:
 
     def networks(self, n: int, critic: nn.Module | None) -> tuple[nn.Module, nn.Module]:
         """Stage n's body and critic: copies of stage n-1's, or fresh (with the shared head and
-        tail) at stage 0."""
+        tail) at stage 0. Where the width changes at stage n, both are fresh, and the 1x1
+        convolution and the new tail start from the tail below (`carry_tail`)."""
         model, device = self.model, self.model.device
-        body = model.new_body().to(device)
+        body = model.new_body(n).to(device)
         d_net = model.new_discriminator(n).to(device)
-        if n > 0 and critic is not None:
-            body.load_state_dict(model.bodies[n - 1].state_dict())
+        if n > 0 and isinstance(body, WidthChange):
+            for net in (body.blocks, d_net):
+                init_weights(net, self.gen)
+            carry_tail(model.tail_for(n - 1), body.adapt, model.tail_for(n))
+        elif n > 0 and critic is not None:
+            below = model.bodies[n - 1]
+            below = below.blocks if isinstance(below, WidthChange) else below
+            body.load_state_dict(below.state_dict())
             d_net.load_state_dict(critic.state_dict())
         else:
             for net in (model.head, body, model.tail, d_net):
@@ -142,7 +149,7 @@ class ConSinGANFamily:
         nets[n] = body
         if n < c.train_depth:
             nets[HEAD] = model.head
-        nets[TAIL] = model.tail
+        nets[TAIL] = model.tail_for(n)
         amps = {k: model.noise_amp[k] for k in range(lo, n)}
         amps[n] = self._noise_amp(n, body, c)
         for net in (*nets.values(), d_net):
@@ -174,7 +181,7 @@ class ConSinGANFamily:
         nets: dict = {k: model.bodies[k] for k in range(first, last + 1)}
         if first < c.train_depth:
             nets[HEAD] = model.head
-        nets[TAIL] = model.tail
+        nets[TAIL] = model.tail_for(last)
         d_net = critic
         if d_net is None:
             d_net = model.new_discriminator(last).to(model.device)
@@ -190,7 +197,8 @@ class ConSinGANFamily:
                      rec_z={k: model.rec_noise(k) for k in range(1, last + 1)})
 
     def _freeze_all(self) -> None:
-        for net in (self.model.head, self.model.tail, *self.model.bodies):
+        model = self.model
+        for net in (model.head, model.tail, *model.tails.values(), *model.bodies):
             net.eval()
             requires_grad(net, False)
 
@@ -248,15 +256,17 @@ class ConSinGANFamily:
         learn with it, and the fixed inputs it draws."""
         lo = max(0, n - config.train_depth + 1)
         model = self.model
-        nets = {HEAD: model.head, TAIL: model.tail, **{k: model.bodies[k] for k in range(lo, n)}}
-        return {"nets": {k: {name: t.clone() for name, t in net.state_dict().items()}
-                         for k, net in nets.items()},
+        nets = {HEAD: model.head, TAIL: model.tail_for(n),
+                **{k: model.bodies[k] for k in range(lo, n)}}
+        return {"n": n, "nets": {k: {name: t.clone() for name, t in net.state_dict().items()}
+                                 for k, net in nets.items()},
                 "z_rec": {k: model.rec_noise(k).clone() for k in range(model.num_scales)}}
 
     def restore(self, saved: dict) -> None:
         model = self.model
+        shared = {HEAD: model.head, TAIL: model.tail_for(saved["n"])}
         for k, state in saved["nets"].items():
-            net = getattr(model, k) if isinstance(k, str) else model.bodies[k]
+            net = shared[k] if isinstance(k, str) else model.bodies[k]
             net.load_state_dict(state)
         for k, z in saved["z_rec"].items():
             getattr(model, f"z_rec_{k}").copy_(z)
