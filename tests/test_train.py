@@ -410,3 +410,17 @@ def test_the_patch_loss_trains_singans_finest_scales_on_windows_without_a_critic
     assert float(stage.sums["swd"]) > 0
     m = singan.train(tiny_image, cfg, seed=0)
     assert m.is_complete and torch.isfinite(singan.generate(m, 1, seeds=[0])).all()
+
+
+def test_coarse_channels_widen_the_coarsest_singan_scales(tiny_image, tmp_path):
+    """coarse_channels in the SinGAN family: the coarsest coarse_scales generators and critics
+    are that wide, the rest follow base_channels; the run saves and loads."""
+    cfg = fast_small().replace(coarse_channels=12, coarse_scales=2)
+    m = singan.train(tiny_image, cfg, seed=0)
+    first = [next(g.parameters()).shape[0] for g in m.generators]
+    assert first[:2] == [12, 12] and set(first[2:]) == {8}
+    singan.run.save_run(m, tmp_path / "run")
+    loaded = singan.load(tmp_path / "run")
+    g = [torch.Generator().manual_seed(1) for _ in range(2)]
+    torch.testing.assert_close(loaded.synthesize(1, m.sizes, generator=g[0]),
+                               m.synthesize(1, m.sizes, generator=g[1]))

@@ -154,7 +154,7 @@ class ConSinGAN(nn.Module):
     def grow_to(self, num_trained: int) -> None:
         """Add fresh bodies until `num_trained` exist (used before loading weights)."""
         while self.num_trained < num_trained:
-            self.add_stage(self.new_body(self.num_trained), 0.0)
+            self.add_stage(self.new_body(), 0.0)
 
     # --- noise -------------------------------------------------------------------------------
 
