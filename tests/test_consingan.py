@@ -322,8 +322,9 @@ def test_the_patch_loss_at_the_finest_stages_alone_or_beside_the_critic(tiny_ima
 def test_coarse_channels_widen_the_coarsest_stages(tiny_image, tmp_path):
     """coarse_channels: the coarse_scales coarsest stages are wider; the stage above them
     takes the features to its width with a 1x1 convolution and has its own tail, which starts
-    from the image of the stage below; the critic there starts fresh. Training is
-    deterministic, resumes exactly, and the run folder loads."""
+    from the image of the stage below; its blocks start from the body below seen through
+    that convolution, its critic from the critic below. Training is deterministic, resumes
+    exactly, and the run folder loads."""
     config = small(max_size=40, num_stages=4, coarse_channels=12, coarse_scales=2,
                    crop_size=16)
     assert [config.channels(k) for k in range(4)] == [12, 12, 8, 8]
@@ -334,7 +335,7 @@ def test_coarse_channels_widen_the_coarsest_stages(tiny_image, tmp_path):
     assert m.changes == [2] and set(m.tails) == {"2"} and m.tail_for(1) is m.tail
     with torch.no_grad():
         below = m.run(m.rec_noise(0), {1: m.rec_noise(1)}, 2)
-    stage = tr.engine.setup(2, tr.config)
+    stage = tr.engine.setup(2, tr.config, tr.discriminator)
     body = stage.nets[2]
     assert body.adapt.in_channels == 12 and body.adapt.out_channels == 8
     convs = [x for x in stage.d_net.modules() if isinstance(x, torch.nn.Conv2d)]
@@ -348,8 +349,14 @@ def test_coarse_channels_widen_the_coarsest_stages(tiny_image, tmp_path):
             m.rec_noise(0), {1: m.rec_noise(1)}, 2), m.sizes[2]), (1, 1, 1, 1)))
     assert below.shape[-2:] == tuple(m.sizes[1])
     # 8 channels cannot carry the 27-dim subspace a 12-channel tail reads, so not exact;
-    # the blocks start near 0, so the image is close to the tail's on the up-sampled features
+    # the carried blocks add the projection of what the body below adds on these features
     assert (start - lifted).abs().mean() < 0.5 * (lifted - lifted.mean()).abs().mean()
+    basis = body.adapt.weight.reshape(8, 12).T
+    first_old, first_new = m.bodies[1][0][0], body.blocks[0][0]
+    torch.testing.assert_close(first_new.weight,
+                               torch.einsum("ab,aihw,ic->bchw", basis, first_old.weight, basis))
+    torch.testing.assert_close(convs[1].weight,
+                               tr.discriminator[1][0].weight[:8, :8])
     a = singan.train(tiny_image, config, seed=3)
     b = singan.train(tiny_image, config, seed=3)
     wa, wb = a.state_dict(), b.state_dict()
@@ -387,3 +394,36 @@ def test_a_width_change_carries_the_tail_exactly(old_width, new_width):
     f = torch.randn(2, old_width, 9, 11, generator=gen, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(new(adapt(f)), old(f), rtol=0, atol=1e-10)
+
+
+def test_a_width_change_carries_the_body_and_the_critic():
+    """carry_body: on features in the subspace the 1x1 convolution keeps, each new convolution
+    is the projection of the old one (exact before the activation). carry_critic: a wider
+    critic scores every image as the old one; a narrower one keeps its first channels."""
+    from singan.consingan import carry_body, carry_critic, carry_tail, new_tail
+    from singan.models import ConvBlock, Discriminator
+    gen = torch.Generator().manual_seed(1)
+    old_tail, new_t = new_tail(12).double(), new_tail(8).double()
+    adapt = torch.nn.Conv2d(12, 8, 1).double()
+    with torch.no_grad():
+        old_tail[0].weight.copy_(torch.randn(old_tail[0].weight.shape, generator=gen,
+                                             dtype=torch.float64))
+    carry_tail(old_tail, adapt, new_t)
+    old = torch.nn.Sequential(*[ConvBlock(12, 12, 3, "none", 0.05) for _ in range(2)]).double()
+    new = torch.nn.Sequential(*[ConvBlock(8, 8, 3, "none", 0.05) for _ in range(2)]).double()
+    carry_body(old, adapt, new)
+    basis = adapt.weight.reshape(8, 12).T  # (12, 8), orthonormal columns
+    torch.testing.assert_close(basis.T @ basis, torch.eye(8, dtype=torch.float64))
+    g = torch.randn(2, 8, 9, 11, generator=gen, dtype=torch.float64)
+    f = torch.einsum("ac,nchw->nahw", basis, g)  # features in the kept subspace
+    with torch.no_grad():
+        torch.testing.assert_close(new[0][0](g), adapt(old[0][0](f)) - adapt.bias.view(1, -1, 1, 1))
+    narrow, wide = Discriminator(8, 5, 3, "none", 0.05), Discriminator(16, 5, 3, "none", 0.05)
+    carry_critic(narrow, wide)
+    x = torch.randn(2, 3, 20, 20, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), narrow(x))
+    back = Discriminator(8, 5, 3, "none", 0.05)
+    carry_critic(wide, back)
+    for a, b in zip(back.parameters(), narrow.parameters()):
+        assert torch.equal(a, b)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..config import SinGANConfig
-from ..consingan import ConSinGAN, WidthChange, carry_tail
+from ..consingan import ConSinGAN, WidthChange, carry_body, carry_critic, carry_tail
 from ..models import init_weights
 from .inputs import window_corners, window_size
 from .stage import Stage, requires_grad
@@ -116,24 +116,32 @@ class ConSinGANFamily:
     # --- stages ------------------------------------------------------------------------------
 
     def networks(self, n: int, critic: nn.Module | None) -> tuple[nn.Module, nn.Module]:
-        """Stage n's body and critic: copies of stage n-1's, or fresh (with the shared head and
-        tail) at stage 0. Where the width changes at stage n, both are fresh, and the 1x1
-        convolution and the new tail start from the tail below (`carry_tail`)."""
+        """Stage n's body and critic: fresh (with the shared head and tail) at stage 0, else
+        copies of stage n-1's (a fresh critic where none is given). Where the width changes at
+        stage n, the 1x1 convolution and the new tail start from the tail below
+        (`carry_tail`), the blocks from the body below seen through that convolution
+        (`carry_body`), the critic from the critic below (`carry_critic`)."""
         model, device = self.model, self.model.device
         body = model.new_body(n).to(device)
         d_net = model.new_discriminator(n).to(device)
-        if n > 0 and isinstance(body, WidthChange):
-            for net in (body.blocks, d_net):
-                init_weights(net, self.gen)
-            carry_tail(model.tail_for(n - 1), body.adapt, model.tail_for(n))
-        elif n > 0 and critic is not None:
-            below = model.bodies[n - 1]
-            below = below.blocks if isinstance(below, WidthChange) else below
-            body.load_state_dict(below.state_dict())
-            d_net.load_state_dict(critic.state_dict())
-        else:
+        if n == 0:
             for net in (model.head, body, model.tail, d_net):
                 init_weights(net, self.gen)
+            return body, d_net
+        below = model.bodies[n - 1]
+        below = below.blocks if isinstance(below, WidthChange) else below
+        change = isinstance(body, WidthChange)
+        if change:
+            carry_tail(model.tail_for(n - 1), body.adapt, model.tail_for(n))
+            carry_body(below, body.adapt, body.blocks)
+        else:
+            body.load_state_dict(below.state_dict())
+        if critic is None:
+            init_weights(d_net, self.gen)
+        elif change:
+            carry_critic(critic, d_net)
+        else:
+            d_net.load_state_dict(critic.state_dict())
         return body, d_net
 
     def new_scale(self, n: int, config: SinGANConfig, critic: nn.Module | None) -> Stage:
