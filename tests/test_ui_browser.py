@@ -154,7 +154,8 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     # "Enlarge this result" puts it into the Super-resolution tab's upload.
     page.locator("#edit-enlarge").click()
     sync_api.expect(page.locator("#sr-file")).to_contain_text("edit_scale1")
-    sync_api.expect(page.locator("#sr-preview img")).to_be_visible()
+    # (the tab switch and the preview's load take more than the default 5 s on a busy CPU)
+    sync_api.expect(page.locator("#sr-preview img")).to_be_visible(timeout=30_000)
     # The history shows the outputs; reuse puts a sample's settings back into its tab.
     page.get_by_role("tab", name="History").click()
     sync_api.expect(page.locator("#history-gallery img").first).to_be_visible()
