@@ -349,6 +349,10 @@ def carry_tail(old: nn.Sequential, adapt: nn.Conv2d, new: nn.Sequential) -> None
     new[0].bias.copy_(old[0].bias)
 
 
+def _convs(net: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+
+
 @torch.no_grad()
 def carry_body(old: nn.Sequential, adapt: nn.Conv2d, new: nn.Sequential) -> None:
     """Start the conv blocks `new` of a width change from the blocks `old` below it, seen
@@ -358,9 +362,7 @@ def carry_body(old: nn.Sequential, adapt: nn.Conv2d, new: nn.Sequential) -> None
     LeakyReLU, so the stage starts as a copy of the one below, as a ConSinGAN stage does."""
     c_out, c_in = adapt.out_channels, adapt.in_channels
     basis = adapt.weight.reshape(c_out, c_in).T.double()  # (C_in, C_out): P
-    convs_old = [m for m in old.modules() if isinstance(m, nn.Conv2d)]
-    convs_new = [m for m in new.modules() if isinstance(m, nn.Conv2d)]
-    for a, b in zip(convs_old, convs_new, strict=True):
+    for a, b in zip(_convs(old), _convs(new), strict=True):
         w = torch.einsum("ab,aihw,ic->bchw", basis, a.weight.double(), basis)
         b.weight.copy_(w.to(b.weight.dtype))
         b.bias.copy_((basis.T @ a.bias.double()).to(b.bias.dtype))
@@ -370,10 +372,8 @@ def carry_body(old: nn.Sequential, adapt: nn.Conv2d, new: nn.Sequential) -> None
 def carry_critic(old: nn.Module, new: nn.Module) -> None:
     """Start a critic of another width from the trained one below: each convolution keeps the
     first channels of the old one's (narrower), or the old ones and zeros (wider), so that its
-    filters start as trained detectors, not noise."""
-    convs_old = [m for m in old.modules() if isinstance(m, nn.Conv2d)]
-    convs_new = [m for m in new.modules() if isinstance(m, nn.Conv2d)]
-    for a, b in zip(convs_old, convs_new, strict=True):
+    filters start as trained detectors, not noise; of the same width, an exact copy."""
+    for a, b in zip(_convs(old), _convs(new), strict=True):
         o, i = min(a.out_channels, b.out_channels), min(a.in_channels, b.in_channels)
         b.weight.zero_()
         b.bias.zero_()

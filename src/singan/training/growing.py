@@ -130,18 +130,15 @@ class ConSinGANFamily:
             return body, d_net
         below = model.bodies[n - 1]
         below = below.blocks if isinstance(below, WidthChange) else below
-        change = isinstance(body, WidthChange)
-        if change:
+        if isinstance(body, WidthChange):
             carry_tail(model.tail_for(n - 1), body.adapt, model.tail_for(n))
             carry_body(below, body.adapt, body.blocks)
         else:
             body.load_state_dict(below.state_dict())
         if critic is None:
             init_weights(d_net, self.gen)
-        elif change:
+        else:  # an exact copy where the width stays
             carry_critic(critic, d_net)
-        else:
-            d_net.load_state_dict(critic.state_dict())
         return body, d_net
 
     def new_scale(self, n: int, config: SinGANConfig, critic: nn.Module | None) -> Stage:
