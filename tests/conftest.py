@@ -24,6 +24,13 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
 
 
+def pytest_configure(config):
+    # Under pytest-xdist (pyproject's addopts) the workers share the cores: one torch thread
+    # each, as two trainings side by side would have (more threads than cores crawl).
+    if hasattr(config, "workerinput"):
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
         return

@@ -9,6 +9,7 @@ import pytest
 
 import singan
 from conftest import UI_TINY
+from singan.config import make_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,6 +52,7 @@ def set_number(page, elem_id: str, value) -> None:
     box = page.locator(f"#{elem_id} input")
     box.fill(str(value))
     box.press("Tab")
+    sync_api.expect(box).to_have_value(str(value))
 
 
 def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
@@ -68,12 +70,21 @@ def test_upload_train_reload_and_sample(browser, ui_server, tmp_path):
     page.locator("#train-file button[aria-label='Clear']").click()
     page.locator("#train-file input[type=file]").set_input_files(str(img))
     sync_api.expect(page.locator("#run-name textarea")).to_have_value("meadow")
+    if any(ui_server.runs.iterdir()):  # (other tests' runs) the first run's settings fill the
+        # form once the page has loaded: wait for them, so that they come before ours
+        sync_api.expect(page.locator("#train-form-note")).to_contain_text("The settings of run")
+    page.locator("#train-mode").get_by_label("generation").check()
     page.locator("#train-preset input").click()
     page.get_by_role("option", name=UI_TINY["preset"]).click()
-    tiny = singan.PRESETS[UI_TINY["preset"]]
-    sync_api.expect(page.locator("#train-max-size input")).to_have_value(str(tiny.max_size))
-    for field in ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest"):
+    fields = ("max_size", "min_size", "base_channels", "max_channels", "iters", "iters_finest")
+    boxes = {f: page.locator(f"#train-{f.replace('_', '-')} input") for f in fields}
+    shown = make_config(UI_TINY["preset"], "generation")  # what the form shows for the preset
+    for field in fields:  # the preset's settings have all arrived before the form is changed
+        sync_api.expect(boxes[field]).to_have_value(str(getattr(shown, field)))
+    for field in fields:
         set_number(page, "train-" + field.replace("_", "-"), UI_TINY[field])
+    for field in fields:  # and none was put back since
+        sync_api.expect(boxes[field]).to_have_value(str(UI_TINY[field]))
     page.locator("#train-button").click()
     sync_api.expect(page.locator("#run-status")).to_contain_text("meadow", timeout=30_000)
     # The progress bar and the runs table show the run (with its image's original name).
