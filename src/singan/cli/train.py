@@ -17,7 +17,7 @@ from ..pyramid import geometry_for
 from ..run import resume_run, train_run
 from ..run.layout import STATS_NAME
 from ..run.train import EMBEDDED_SOURCE, held_pixels
-from ..training import estimate_scales, format_duration, supports_bf16
+from ..training import bf16_pays, estimate_scales, format_duration, supports_bf16
 from ..training.estimate import DESCRIBED_SIZE, describe_presets
 from .common import (HelpFormatter, add_config_args, add_cuda_graphs_arg,
                      add_device_args, add_limit_args, bounded, check_bf16, config_argv,
@@ -147,18 +147,24 @@ def run(args: argparse.Namespace) -> int:
     run_training(lambda callback, on_start: train_run(
         out, image, config, source=source, preset=preset, seed=args.seed, device=device,
         force=args.force, geometry=geo, log_every=args.log_every, cuda_graphs=args.cuda_graphs,
-        callback=callback, on_start=on_start), args, out,
-        train_message(source, image, device, preset, out, arithmetic(config, device)))
+        bf16=bool(args.bf16), callback=callback, on_start=on_start), args, out,
+        train_message(source, image, device, preset, out,
+                      "bfloat16" if args.bf16 else arithmetic(config, device)))
     return 0
 
 
 def arithmetic(config, device: torch.device) -> str:
-    """The training's arithmetic, for its first message: bfloat16 where the config asks for it
-    and the device has it natively (`supports_bf16`), else float32."""
+    """The training's arithmetic, for its first message: bfloat16 where the config asks for it,
+    the device has it natively (`supports_bf16`) and it is faster there (`bf16_pays`), else
+    float32."""
     if not config.bf16:
         return "float32"
-    return "bfloat16" if supports_bf16(device) else \
-        f"float32 ({device} has no native bfloat16)"
+    if not supports_bf16(device):
+        return f"float32 ({device} has no native bfloat16)"
+    if not bf16_pays(device):
+        return (f"float32 (bfloat16 is native on this {device} but slower than float32 on "
+                f"such CPUs; --bf16 asks for it)")
+    return "bfloat16"
 
 
 def plan_table(config, preset: str, image_size: tuple[int, int], device: torch.device,

@@ -43,7 +43,9 @@ def _meta_int(meta: dict[str, str], key: str, path: Path) -> int:
 
 # Optional top-level fields of config.json and their types. A field not listed here is refused
 # on loading (a newer singan wrote it, or the file was edited); add new fields here.
-OPTIONAL_RUN_FIELDS: dict[str, type] = {"image": dict, "preset": str, "seed": int}
+OPTIONAL_RUN_FIELDS: dict[str, type] = {"image": dict, "preset": str, "seed": int,
+                                         "arithmetic": str}
+ARITHMETICS = ("bfloat16", "float32")  # the values of "arithmetic": what the training ran in
 _REQUIRED_RUN_FIELDS = ("format_version", "singan_version", "config", "sizes", "scale_factor")
 
 
@@ -154,6 +156,8 @@ def check_run_info(info: Any, path: Path | str) -> dict[str, Any]:
     for key, kind in OPTIONAL_RUN_FIELDS.items():
         if key in info and not (isinstance(info[key], kind) and not isinstance(info[key], bool)):
             raise RunError(f"{path}: field {key!r} must be a JSON {kind.__name__}")
+    if info.get("arithmetic", "float32") not in ARITHMETICS:
+        raise RunError(f"{path}: field 'arithmetic' must be one of {', '.join(ARITHMETICS)}")
     if not isinstance(info["singan_version"], str):
         raise RunError(f"{path}: field 'singan_version' must be a string")
     try:

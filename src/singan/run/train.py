@@ -26,7 +26,7 @@ from ..images import save_image
 from ..models import SinGAN
 from ..pyramid import PyramidGeometry, geometry_for
 from ..sample import generate
-from ..training import Callback, Trainer
+from ..training import Callback, Trainer, supports_bf16
 from .format import (is_singan_config, is_singan_tensors, load, load_train_state, read_run_info,
                      save_run)
 from .layout import (CONFIG_NAME, LAUNCHER_FILES, LOCK_NAME, MODEL_NAME, PREVIEW, PREVIEWS_DIR,
@@ -83,7 +83,8 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
                                          geometry=geo, bf16=bf16)
             extra = {"image": {"source": str(source), "height": int(image.shape[-2]),
                                "width": int(image.shape[-1])},
-                     **({"preset": preset} if preset is not None else {}), "seed": seed}
+                     **({"preset": preset} if preset is not None else {}), "seed": seed,
+                     "arithmetic": arithmetic_name(trainer)}
             save_run(trainer.model, run_dir, trainer.state(), extra)  # scale -1: resumable
             saved = True
             return _train(trainer, run_dir, extra, RunStart(run_dir, trainer.model, 0, False),
@@ -92,6 +93,12 @@ def train_run(run_dir: str | os.PathLike, image: torch.Tensor, config: SinGANCon
         if created and not saved and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()  # nothing of a run was saved: leave no empty folder behind
         raise
+
+
+def arithmetic_name(trainer: Trainer) -> str:
+    """The arithmetic a training runs in, as config.json records it ("bfloat16" or "float32");
+    a resumed run continues in it where the device has it."""
+    return "bfloat16" if trainer.bf16 else "float32"
 
 
 def held_pixels(image: torch.Tensor, device: torch.device | str) -> int:
@@ -171,6 +178,8 @@ def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu"
                               model.config.max_size)
         state = load_train_state(run_dir, model)
         remove_leftovers(run_dir)  # after the checks: a damaged run stays exactly as it was
+        # the arithmetic the run started in, where the device has it (an older run: the rule)
+        bf16 = bf16 or (info.get("arithmetic") == "bfloat16" and supports_bf16(device))
         try:
             trainer = Trainer.resume(model, state, log_every=log_every, cuda_graphs=cuda_graphs,
                                      bf16=bf16)
@@ -179,6 +188,7 @@ def resume_run(run_dir: str | os.PathLike, *, device: torch.device | str = "cpu"
         extra = {k: v for k, v in info.items()
                  if k not in ("format_version", "singan_version", "config", "sizes",
                               "scale_factor")}
+        extra["arithmetic"] = arithmetic_name(trainer)
         start = RunStart(run_dir, trainer.model, trainer.model.num_trained, True)
         return _train(trainer, run_dir, extra, start, callback, on_start)
 

@@ -47,9 +47,9 @@ from .estimate import (
     measure_throughput,
 )
 from .progress import Callback, Progress, TrainState, expected_work, num_parameters
-from .trainer import Trainer, supports_bf16, train
+from .trainer import Trainer, bf16_pays, supports_bf16, train
 
 __all__ = ["Callback", "DivergenceError", "PresetInfo", "Progress", "RateClock", "ScaleEstimate",
            "Throughput", "TrainState", "Trainer", "describe_presets", "estimate_scales",
            "estimate_seconds", "expected_work", "format_duration", "measure_throughput",
-           "num_parameters", "supports_bf16", "train"]
+           "num_parameters", "bf16_pays", "supports_bf16", "train"]

@@ -6,6 +6,7 @@ model family, the objective, the random inputs, the stage engine and divergence 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -67,8 +68,10 @@ class Trainer:
             self.inputs = RandomInputs(model, generator, pool_seed)
             self.family = SinGANFamily(model, generator)
         self.objective = WGANGP()
-        # bfloat16 where asked (`bf16`), or where the config asks and the device has it natively
-        self.bf16 = bool(bf16 or (self.config.bf16 and supports_bf16(self.device)))
+        # bfloat16 where asked (`bf16`), or where the config asks, the device has it natively and
+        # it is faster there than float32 (`bf16_pays`)
+        self.bf16 = bool(bf16 or (self.config.bf16 and supports_bf16(self.device)
+                                  and bf16_pays(self.device)))
         # NHWC networks where bfloat16 runs: oneDNN's bf16 convolutions are much faster in it
         # (fp32 ones about the same), unless asked otherwise
         layout = self.bf16 if channels_last is None else bool(channels_last)
@@ -214,6 +217,48 @@ def supports_bf16(device: torch.device | str) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def bf16_pays(device: torch.device | str) -> bool:
+    """Whether bfloat16 trains faster than float32 on `device`, where it is native
+    (`supports_bf16`): on a CUDA GPU, yes; on a CPU, where it has AMX, or AVX512-BF16 on an AMD
+    CPU. A fixed rule of the CPU's flags (not a timing), so that a machine always trains a preset
+    in the same arithmetic.
+
+    Native bfloat16 is not always faster on a CPU (docs/benchmarks.md): with AVX512-BF16 and no
+    AMX, an AMD EPYC trains `consingan-fast` about 1.5x faster in it, an Intel Xeon (Emerald
+    Rapids with AMX not exposed, as in many VMs) 1.3-1.4x slower. Where the flags cannot be read
+    (no /proc/cpuinfo), native means faster.
+    """
+    device = torch.device(device)
+    if not supports_bf16(device):
+        return False
+    if device.type != "cpu":
+        return True
+    info = _cpu_info()
+    if info is None:
+        return True
+    vendor, flags = info
+    return "amx_bf16" in flags or (vendor == "AuthenticAMD" and "avx512_bf16" in flags)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_info() -> tuple[str, frozenset[str]] | None:
+    """The CPU's vendor and flags from /proc/cpuinfo (Linux), None where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("vendor_id", "flags") and key not in fields:
+            fields[key] = value.strip()
+    if "flags" not in fields:
+        return None
+    return fields.get("vendor_id", ""), frozenset(fields["flags"].split())
 
 
 def train(image: torch.Tensor, config: SinGANConfig, *, device: torch.device | str = "cpu",
