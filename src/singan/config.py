@@ -168,8 +168,9 @@ class SinGANConfig:
     # arithmetic
     bf16: bool = _setting(False,
         'train in bfloat16 arithmetic (autocast; the weights stay float32) where the device has '
-        'it natively (CPUs with AVX512 BF16 or AMX, GPUs of compute capability 8.0 and up), in '
-        'float32 elsewhere')
+        'it natively and it is faster than float32 (GPUs of compute capability 8.0 and up, CPUs '
+        'with AMX, AMD CPUs with AVX512 BF16), in float32 elsewhere; --bf16 by name asks for it '
+        'wherever it is native (also Intel CPUs with AVX512 BF16 and no AMX, where it is slower)')
 
 
     def channels(self, scale: int) -> int:
@@ -313,8 +314,8 @@ PRESETS: dict[str, SinGANConfig] = {
     # channels, stages wider than 128 px trained on random 128x128 windows, 2 critic steps with
     # the gradient penalty on one of them, 2000 iterations at the coarsest stage falling to 1000
     # at the finest, the stages below the newest at x0.5 of its learning rate (lr_scale 0.5, not
-    # ConSinGAN's 0.1: "lr_scale 0.5" there), bfloat16 where the device has it natively (float32
-    # elsewhere).
+    # ConSinGAN's 0.1: "lr_scale 0.5" there), bfloat16 where the device has it natively and it is
+    # faster (`training.bf16_pays`; float32 elsewhere).
     "consingan-fast": SinGANConfig(arch="consingan", num_stages=6, base_channels=32,
                                    max_channels=32, num_layers=3, norm="none", leaky_slope=0.05,
                                    train_depth=3, lr_scale=0.5, iters=2000, iters_finest=1000,
