@@ -39,11 +39,28 @@ def pinned_env() -> dict[str, str]:
     return dict(os.environ, **PINNED)
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor_id from /proc/cpuinfo ("" where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id":
+            return value.strip()
+    return ""
+
+
 def fingerprint() -> dict[str, str]:
-    """What the digests depend on besides the code: the PyTorch release and the machine type."""
+    """What the digests depend on besides the code: the PyTorch release, the machine type and
+    the CPU's vendor. The pinned environment gives the same bits on AMD EPYCs with and without
+    AVX-512, not on an Intel Xeon (Emerald Rapids, 2026-12-03: every trained digest differs, with
+    the code of the recording as well)."""
     import torch
 
-    return {"torch": torch.__version__.split("+")[0], "machine": platform.machine()}
+    return {"torch": torch.__version__.split("+")[0], "machine": platform.machine(),
+            "cpu_vendor": cpu_vendor()}
 
 
 def digest(x) -> str:
@@ -80,6 +97,8 @@ def run_folder(run: Path, out: dict, prefix: str) -> None:
     for key, value in ADDED_LATER.items():
         if info["config"].get(key) == value:
             del info["config"][key]
+    if info.get("arithmetic") == "float32":  # recorded since (issue 17); what it always was
+        del info["arithmetic"]
     if "image" in info:  # the training image's path lies in a temporary folder
         info["image"]["source"] = Path(info["image"]["source"]).name
     out[f"{prefix}/config.json"] = digest(info)
