@@ -70,8 +70,7 @@ class Trainer:
         self.objective = WGANGP()
         # bfloat16 where asked (`bf16`), or where the config asks, the device has it natively and
         # it is faster there than float32 (`bf16_pays`)
-        self.bf16 = bool(bf16 or (self.config.bf16 and supports_bf16(self.device)
-                                  and bf16_pays(self.device)))
+        self.bf16 = bool(bf16 or (self.config.bf16 and bf16_pays(self.device)))
         # NHWC networks where bfloat16 runs: oneDNN's bf16 convolutions are much faster in it
         # (fp32 ones about the same), unless asked otherwise
         layout = self.bf16 if channels_last is None else bool(channels_last)
