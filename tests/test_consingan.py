@@ -37,6 +37,14 @@ def test_the_preset_is_the_published_recipe():
         (10.0, 0.1, 0.1, 250, 25)
 
 
+def test_the_wide_cut_is_the_fast_cut_at_consingans_width():
+    fast, wide = singan.make_config("consingan-fast"), singan.make_config("consingan-wide")
+    assert (fast.base_channels, fast.max_channels, wide.base_channels, wide.max_channels) == \
+        (32, 32, 64, 64)
+    assert wide.replace(base_channels=32, max_channels=32) == fast
+    assert (wide.crop_size, wide.d_steps, wide.lr_scale, wide.iters_finest) == (128, 2, 0.5, 1000)
+
+
 def test_stage_sizes_follow_consingans_rescaling():
     """A 188x250 image: short sides near 25, 31, 42, 63, 126 and 188 (the facts file)."""
     geo = geometry_for(singan.make_config("consingan"), 188, 250)
