@@ -41,15 +41,10 @@ def pinned_env() -> dict[str, str]:
 
 def cpu_vendor() -> str:
     """The CPU's vendor_id from /proc/cpuinfo ("" where it cannot be read)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "vendor_id":
-            return value.strip()
-    return ""
+    from singan.training.trainer import _cpu_info  # the reading `bf16_pays` uses
+
+    info = _cpu_info()
+    return info[0] if info else ""
 
 
 def fingerprint() -> dict[str, str]:
