@@ -166,3 +166,31 @@ def test_collapse_scan_finds_the_collapsed_stage(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "1 files, 2 stages" in res.stdout and "stage 1" in res.stdout.split("longest")[1]
+
+
+def test_noise_knob_factors_of_one_are_the_models_own_samples(tiny_image, tmp_path, capsys):
+    """bench/noise_knob.py: factors of 1 draw exactly what `generate(seeds=...)` draws, louder
+    stage-0 noise changes the samples, and a second call scores nothing twice."""
+    knob = load_bench("noise_knob")
+    from singan import images
+    config = singan.make_config("consingan", max_size=32, min_size=12, num_stages=3,
+                                base_channels=8, max_channels=8, iters=2)
+    runs = tmp_path / "runs"
+    model = singan.run.train_run(runs / "0", tiny_image, config, seed=0)
+    (tmp_path / "real").mkdir()
+    images.save_image(tiny_image[0], tmp_path / "real" / "0.jpg")
+    own = singan.generate(model, 3, seeds=[0, 1, 2]).clamp(-1, 1)
+    assert torch.equal(knob.draw_scaled(model, 3, [1.0]), own)
+    assert not torch.allclose(knob.draw_scaled(model, 3, [2.0]), own)
+    out = tmp_path / "knob.jsonl"
+    argv = ["--data", str(tmp_path), "--runs", str(runs), "--samples", "3", "--setting", "base=1",
+            "--setting", "z0x2=2", "--out", str(out)]
+    assert knob.main(argv) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["image"], r["setting"], r["factors"]) for r in rows] == \
+        [("0", "base", [1.0]), ("0", "z0x2", [2.0])]
+    assert all(r["sifid"] >= 0 and r["diversity"] > 0 for r in rows)
+    table = capsys.readouterr().out
+    assert "| base | 1 |" in table and "| z0x2 | 1 |" in table
+    assert knob.main(argv) == 0
+    assert len(out.read_text().splitlines()) == 2
