@@ -137,7 +137,8 @@ def test_issue17_recipes_are_valid_settings():
         assert all(f in ("--set", "--bf16", "--preset") or flags[i - 1] in ("--set", "--preset")
                    for i, f in enumerate(flags)), line
         preset = (presets or ["consingan"])[-1]
-        assert places.make_config(preset, sets).arch == ("consingan" if not presets else "singan")
+        config = places.make_config(preset, sets)  # raises on an unknown preset or setting
+        assert config.validated() and config.arch == singan.make_config(preset).arch, line
     assert len(names) == len(set(names)) and "faithful" in names
     # and the GPU protocol's configurations (bench/sweep.py's format)
     sweep = json.loads((path.parent / "issue17-places.json").read_text())
