@@ -28,9 +28,12 @@ import torch
 
 import singan
 from singan import images
+from singan.bounds import COUNT
 from singan.cli.common import resolve_device
+from singan.errors import SinGANError
 from singan.metrics import evaluate, load_inception
 from singan.resize import resize
+from singan.run.layout import CONFIG_NAME, MODEL_NAME
 from singan.sample import scale_sizes
 
 
@@ -63,6 +66,14 @@ def draw_scaled(model, n: int, factors: list[float]) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except (SinGANError, OSError, ValueError, KeyError) as e:  # one line, no traceback
+        print(f"noise_knob: {e}", file=sys.stderr)
+        return 1
+
+
+def run(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="folder with real/K.jpg")
     p.add_argument("--runs", nargs="+", required=True, help="folders of kept runs (DIR/K)")
@@ -73,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON-lines file of results (appended)")
     args = p.parse_args(argv)
     settings = dict(parse_setting(s) for s in args.setting)
+    if args.samples < 2:
+        raise SinGANError("--samples must be at least 2 (diversity needs several)")
+    COUNT.check(args.samples, "--samples")
+    for runs in args.runs:
+        if not Path(runs).is_dir():
+            raise SinGANError(f"{runs}: no such folder of runs")
     device = resolve_device("cpu", args.threads)
     out = Path(args.out)
     done = set()
@@ -83,15 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     extractor = load_inception(device=device)
     for runs in args.runs:
         for folder in sorted(Path(runs).iterdir()):
-            if not (folder / "config.json").is_file():
-                continue
-            try:
-                model = singan.load(folder, device)
-            except singan.SinGANError:
-                continue  # not finished yet
+            if not (folder / CONFIG_NAME).is_file() or not (folder / MODEL_NAME).is_file():
+                continue  # not a run, or one before its first stage
+            model = singan.load(folder, device, allow_incomplete=True)
             if not model.is_complete:
-                continue
-            real = images.load_image(Path(args.data) / "real" / f"{folder.name}.jpg")
+                continue  # still training: scored by a later call
+            path = Path(args.data) / "real" / f"{folder.name}.jpg"
+            if not path.is_file():
+                raise SinGANError(f"{path}: no real image for the run {folder}")
+            real = images.load_image(path)
             if args.shrink:
                 real = resize(real, args.shrink / max(real.shape[-2:]))
             for label, factors in settings.items():
@@ -107,14 +124,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{folder} {label}: SIFID {row['sifid']:.3f} SWD {row['swd']:.4f} "
                       f"div {row['diversity']:.3f}", file=sys.stderr, flush=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
-    runs = sorted({r["run"] for r in rows})
+    scored = {(r["run"], r["setting"]): r for r in rows}
+    # only the runs scored with every setting, so that the means compare the same images
+    common = sorted(run for run in {r["run"] for r in rows}
+                    if all((run, label) in scored for label in settings))
     print("| setting | runs | mean SIFID | median SIFID | mean SWD | mean diversity |")
     print("|---|---|---|---|---|---|")
     for label in settings:
-        got = {r["run"]: r for r in rows if r["setting"] == label}
-        common = [run for run in runs if all(any(r["run"] == run and r["setting"] == lab
-                                                 for r in rows) for lab in settings)]
-        sel = [got[run] for run in common]
+        sel = [scored[(run, label)] for run in common]
         if not sel:
             continue
         print(f"| {label} | {len(sel)} | {statistics.fmean(r['sifid'] for r in sel):.3f} | "

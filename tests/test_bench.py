@@ -195,3 +195,15 @@ def test_noise_knob_factors_of_one_are_the_models_own_samples(tiny_image, tmp_pa
     assert "| base | 1 |" in table and "| z0x2 | 1 |" in table
     assert knob.main(argv) == 0
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_noise_knob_refuses_bad_input_in_one_line(tmp_path, capsys):
+    knob = load_bench("noise_knob")
+    base = ["--data", str(tmp_path), "--setting", "base=1", "--out", str(tmp_path / "k.jsonl")]
+    assert knob.main(["--runs", str(tmp_path / "missing"), *base]) == 1
+    assert "no such folder of runs" in capsys.readouterr().err
+    assert knob.main(["--runs", str(tmp_path), "--samples", "1", *base]) == 1
+    assert "at least 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="factors must be numbers"):
+        knob.main(["--runs", str(tmp_path), "--data", str(tmp_path), "--setting", "x=a",
+                   "--out", str(tmp_path / "k.jsonl")])
