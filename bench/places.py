@@ -25,7 +25,11 @@ scales below replay the training image's reconstruction, which keeps its layout)
 Prints a markdown table (per image and mean/median rows) with the training wall time per image and
 the device, and writes it with all values as JSON to --out (new files named after preset and time).
 Our SIFID/SWD per image are means over --samples samples (seeds 0..N-1, generated from the coarsest
-scale unless --start-scale); the published folders hold one sample per image, so their diversity is n/a. Samples of a
+scale unless --start-scale); the published folders hold one sample per image, so their diversity
+is n/a.
+Diversity is taken over --diversity-samples samples (default: the paper's 100 for models sampled
+here, seeds 0..99, the first --samples of them the scored ones; for --engine the scored samples,
+for --samples-from all in the folder): over 10 it reads about 8-12% lower. Samples of a
 model whose output size differs from the real image's (presets with a smaller max_size) are
 compared with the real image resized to their size (noted in the table); those figures are not
 comparable with the published rows, which are at the images' own size (250 px).
@@ -51,7 +55,8 @@ from singan import files, images
 from singan.cli.common import CommandError, resolve_device
 from singan.config import PRESETS, SinGANConfig
 from singan.errors import SinGANError
-from singan.metrics import evaluate, load_inception
+from singan.metrics import diversity, evaluate, load_inception
+from singan.metrics.diversity import PAPER_SAMPLES
 from singan.resize import resize
 
 PUBLISHED = ("singan", "consingan", "gpnn")
@@ -67,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engine", choices=("gpnn", "gpdm"), default=None,
                    help="a training-free patch engine instead of a trained preset")
     p.add_argument("--samples", type=int, default=10, help="samples per image")
+    p.add_argument("--diversity-samples", type=int, default=None, metavar="N",
+                   help=f"samples the diversity is taken over (default: {PAPER_SAMPLES}, the "
+                        "paper's, for models sampled here; the scored ones for --engine; all "
+                        "for --samples-from)")
     p.add_argument("--images", default=None,
                    help="comma-separated image names (stems) to use, e.g. 0,1,2 (default: all)")
     p.add_argument("--published-only", action="store_true",
@@ -126,7 +135,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--start-scale applies to samples drawn here (training or --runs-from)")
     if args.samples < 2:
         p.error("--samples must be at least 2 (diversity needs several samples)")
+    if args.diversity_samples is not None and args.diversity_samples < 2:
+        p.error("--diversity-samples must be at least 2")
     return args
+
+
+def diversity_target(args) -> int | None:
+    """How many samples the diversity is taken over (None: all that --samples-from has)."""
+    if args.diversity_samples is not None:
+        return args.diversity_samples
+    if args.samples_from:
+        return None
+    return args.samples if args.engine else PAPER_SAMPLES
 
 
 def make_config(preset: str, sets: list[str]) -> SinGANConfig:
@@ -191,7 +211,8 @@ def run_ours(real: torch.Tensor, config: SinGANConfig, args, device, extractor) 
                              cuda_graphs=args.cuda_graphs, bf16=args.bf16)
     sync(device)
     seconds = time.perf_counter() - t0
-    row = score(real, draw(model, args), seconds, args, device, extractor)
+    row = score(real, draw(model, args), seconds, args, device, extractor,
+                more=lambda seeds: draw(model, args, seeds))
     if resumed is not None:
         row["resumed_at_scale"] = resumed  # train_seconds is then only this process's share
     return row
@@ -215,9 +236,10 @@ def train_kept(real: torch.Tensor, config: SinGANConfig, folder: Path, args,
     return model, first[0]
 
 
-def draw(model: singan.SinGAN, args) -> torch.Tensor:
-    """Our samples: seeds 0..N-1, starting at --start-scale."""
-    return singan.generate(model, args.samples, seeds=list(range(args.samples)),
+def draw(model: singan.SinGAN, args, seeds=None) -> torch.Tensor:
+    """Our samples of `seeds` (default: the scored ones, 0..N-1), starting at --start-scale."""
+    seeds = list(range(args.samples)) if seeds is None else list(seeds)
+    return singan.generate(model, len(seeds), seeds=seeds,
                            start_scale=args.start_scale).clamp(-1, 1)
 
 
@@ -241,7 +263,12 @@ def run_engine(real: torch.Tensor, args, device, extractor) -> dict:
                                         settings=settings))
         sync(device)
         seconds.append(time.perf_counter() - t0)
-    row = score(real, torch.cat(outs), None, args, device, extractor)
+
+    def more(seeds):
+        return torch.cat([singan.patch.sample(real, 1, engine=args.engine, seed=seed,
+                                              settings=settings) for seed in seeds])
+
+    row = score(real, torch.cat(outs), None, args, device, extractor, more=more)
     row["sample_seconds"] = statistics.fmean(seconds)
     return row
 
@@ -257,7 +284,8 @@ def run_trained(real: torch.Tensor, folder: Path, args, device, extractor) -> di
     if progress is not None and progress.elapsed is None:
         raise SinGANError(f"{folder}: unreadable progress record (no training time)")
     seconds = progress.elapsed if progress is not None else None
-    return score(real, draw(model, args), seconds, args, device, extractor)
+    return score(real, draw(model, args), seconds, args, device, extractor,
+                 more=lambda seeds: draw(model, args, seeds))
 
 
 def read_seconds(path: Path, key: str) -> float | None:
@@ -282,12 +310,39 @@ def load_samples(folder: Path, real: torch.Tensor) -> tuple[torch.Tensor, float 
     return torch.cat(samples).to(real.device), read_seconds(folder / "meta.json", "train_s")
 
 
+def sweep_diversity(path: Path) -> dict:
+    """The diversity bench/sweep.py stored in `path` over more samples than it kept as files
+    ({} when it stored none)."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+        if "diversity" not in meta:
+            return {}
+        return {"diversity": float(meta["diversity"]),
+                "diversity_samples": int(meta["diversity_samples"])}
+    except (ValueError, KeyError, TypeError) as e:
+        raise SinGANError(f"{path}: unreadable ({e})") from None
+
+
 def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args, device,
-          extractor) -> dict:
-    """SIFID and SWD of every sample and the diversity of all, against the real image."""
+          extractor, more=None) -> dict:
+    """SIFID and SWD of every sample, and the diversity of `diversity_target(args)` samples
+    (`samples` first, then `more(seeds)` of the seeds after them, 10 at a time), against the
+    real image."""
     h, w = samples.shape[-2:]
     ref = real if tuple(real.shape[-2:]) == (h, w) else resize(real, size=(h, w))
-    scores = evaluate(ref.to(device), samples, extractor=extractor, layer=args.layer)
+    scores = evaluate(ref.to(device), samples, ["sifid", "swd"], extractor=extractor,
+                      layer=args.layer)
+    count = diversity_target(args)
+    count = len(samples) if count is None or (more is None and count > len(samples)) else count
+
+    def batches():  # the scored samples, then the rest 10 at a time (never all held at once)
+        yield samples[:count]
+        for start in range(len(samples), count, 10):
+            yield more(range(start, min(start + 10, count))).to(samples.device)
+
+    spread = diversity(ref.to(samples.device), batches())
     if args.save_samples:
         strip = torch.cat([ref.to(samples.device), *samples.split(1)], dim=-1)  # real first
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -296,7 +351,7 @@ def score(real: torch.Tensor, samples: torch.Tensor, seconds: float | None, args
         images.save_image(strip[0].cpu(), Path(args.out) / name)
     return {"train_seconds": seconds, "eval_size": [int(h), int(w)],
             "sifid": statistics.fmean(scores["sifid"]), "swd": statistics.fmean(scores["swd"]),
-            "diversity": scores["diversity"][0], "sifid_values": scores["sifid"],
+            "diversity": spread, "diversity_samples": count, "sifid_values": scores["sifid"],
             "swd_values": scores["swd"]}
 
 
@@ -329,6 +384,8 @@ def columns(rows: list[dict], published_only: bool) -> list[tuple]:
                  ("ours SIFID", lambda r: _get(r, "ours", "sifid"), "{:.3f}"),
                  ("ours SWD", lambda r: _get(r, "ours", "swd"), "{:.4f}"),
                  ("ours div.", lambda r: _get(r, "ours", "diversity"), "{:.3f}")]
+        if any(r["ours"].get("diversity_samples") for r in rows):  # older rows: 10 samples
+            cols.append(("div. over", lambda r: _get(r, "ours", "diversity_samples"), "{:.0f}"))
     for key, label in (("singan", "SinGAN"), ("consingan", "ConSinGAN"), ("gpnn", "GPNN")):
         if any(r.get(key) for r in rows):
             cols += [(f"{label} SIFID", lambda r, k=key: _get(r, k, "sifid"), "{:.3f}"),
@@ -421,8 +478,11 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             row["ours"] = run_ours(real, config, args, device, extractor)
         elif args.samples_from:
-            samples, seconds = load_samples(Path(args.samples_from) / path.stem, real)
+            folder = Path(args.samples_from) / path.stem
+            samples, seconds = load_samples(folder, real)
             row["ours"] = score(real, samples, seconds, args, device, extractor)
+            if args.diversity_samples is None:  # bench/sweep.py's, over more than it kept
+                row["ours"].update(sweep_diversity(folder / "meta.json"))
         elif args.runs_from:
             row["ours"] = run_trained(real, Path(args.runs_from) / path.stem, args, device,
                                       extractor)
@@ -438,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             "singan": singan.__version__, "preset": args.preset, "sets": args.set,
             "bf16": args.bf16,
             "config": None if config is None else config.to_dict(), "samples": args.samples,
+            "diversity_samples": diversity_target(args),
             "samples_from": args.samples_from, "runs_from": args.runs_from,
             "start_scale": args.start_scale, "shrink": args.shrink,
             "keep_runs": args.keep_runs,
@@ -452,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"(seeds 0-{args.samples - 1})"
     if args.start_scale:
         header += f", samples start at scale {args.start_scale}"
+    div = diversity_target(args)
+    header += (", diversity over the samples of each folder (or the count bench/sweep.py "
+               "took it over)" if div is None else f", diversity over {div} samples")
     if args.shrink:
         header += f", every image (real and published) shrunk to a long side of {args.shrink} px"
     if args.engine:

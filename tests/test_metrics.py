@@ -240,6 +240,22 @@ def test_diversity(landscape):
         diversity(landscape, landscape)
 
 
+def test_diversity_of_batches_equals_the_whole_set(landscape):
+    """Samples given in batches (so that the paper's 100 need not be held at once) give the
+    figure of the whole set, which is the population std per value averaged, over the real's."""
+    gen = torch.Generator().manual_seed(0)
+    samples = (landscape + 0.3 * torch.randn(7, *landscape.shape[1:], generator=gen)).clamp(-1, 1)
+    direct = samples.double().std(dim=0, correction=0).mean() / landscape.double().std(correction=0)
+    whole = diversity(landscape, samples)
+    assert whole == pytest.approx(float(direct), rel=1e-12)
+    assert diversity(landscape, iter(samples.split(3))) == pytest.approx(whole, rel=1e-12)
+    assert diversity(landscape, [samples[:1], samples[1:]]) == pytest.approx(whole, rel=1e-12)
+    with pytest.raises(InputError, match="at least 2"):
+        diversity(landscape, [samples[:1]])
+    with pytest.raises(InputError, match="one size"):
+        diversity(landscape, [samples[:2], samples[:2, :, :-1]])
+
+
 def test_evaluate_and_summarize(landscape, random_stem):
     fakes = torch.cat([landscape, blurred(landscape), landscape.flip(-1)])
     out = evaluate(landscape, fakes, extractor=random_stem)
@@ -464,6 +480,8 @@ def test_places_bench_runs(tmp_path, capsys):
     row = result["rows"][0]
     assert row["ours"]["eval_size"] == [24, 32] and len(row["ours"]["sifid_values"]) == 2
     assert row["ours"]["diversity"] > 0 and row["consingan"] is None
+    assert row["ours"]["diversity_samples"] == 100  # the paper's count, beyond the 2 scored
+    assert "diversity over 100 samples" in table
     assert result["meta"]["config"]["iters"] == 1
     with pytest.raises(singan.SinGANError, match="iterz"):
         places.make_config("tiny", ["iterz=3"])
@@ -500,7 +518,7 @@ def test_sweep_samples_scored_by_places_bench(tmp_path, capsys):
     threads = torch.get_num_threads()
     try:
         rec = mods["sweep"].job(("t", tiny, str(data / "real" / "1.jpg"), "cpu", 3,
-                                 str(tmp_path / "sweep"), False))
+                                 str(tmp_path / "sweep"), False, 13))
     finally:
         torch.set_num_threads(threads)
     assert rec["ok"] and rec["image"] == "1", rec
@@ -516,7 +534,17 @@ def test_sweep_samples_scored_by_places_bench(tmp_path, capsys):
     result = json.loads(next(out.glob("places-samples-t-*.json")).read_text())
     ours = result["rows"][0]["ours"]
     assert len(ours["sifid_values"]) == 3 and ours["train_seconds"] == meta["train_s"]
-    assert ours["diversity"] > 0
+    # diversity: the one sweep.py took over 13 samples (3 kept as files), or the files' own
+    assert meta["diversity_samples"] == 13 and ours["diversity_samples"] == 13
+    assert ours["diversity"] == pytest.approx(meta["diversity"], rel=1e-12)
+    assert mods["places"].main(["--data", str(data), "--samples-from",
+                                str(tmp_path / "sweep" / "t"), "--diversity-samples", "3",
+                                "--device", "cpu", "--out", str(out)]) == 0
+    capsys.readouterr()
+    files = sorted(out.glob("places-samples-t-*.json"))
+    own = json.loads(files[-1].read_text())["rows"][0]["ours"]
+    assert own["diversity_samples"] == 3 and own["diversity"] > 0
+    assert own["diversity"] != pytest.approx(meta["diversity"], rel=1e-6)
     (folder / "1.png").unlink(), (folder / "2.png").unlink()
     with pytest.raises(singan.SinGANError, match="fewer than 2 samples"):
         mods["places"].main(["--data", str(data), "--samples-from", str(tmp_path / "sweep" / "t"),
@@ -537,7 +565,8 @@ def test_places_bench_scores_trained_runs(tmp_path, capsys):
     assert main(["train", str(data / "real" / "1.jpg"), "--out", str(runs / "1"), *tiny]) == 0
     out = tmp_path / "results"
     assert places.main(["--data", str(data), "--runs-from", str(runs), "--samples", "3",
-                        "--start-scale", "1", "--device", "cpu", "--out", str(out)]) == 0
+                        "--diversity-samples", "14", "--start-scale", "1", "--device", "cpu",
+                        "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| 1.jpg |" in table and "| 0.jpg |" not in table
     assert "trained runs from" in table and "start at scale 1" in table
@@ -546,6 +575,13 @@ def test_places_bench_scores_trained_runs(tmp_path, capsys):
     elapsed = json.loads((runs / "1" / "progress.json").read_text())["elapsed"]
     assert len(ours["sifid_values"]) == 3 and ours["train_seconds"] == elapsed
     assert result["meta"]["start_scale"] == 1
+    # diversity over seeds 0..13 (the 3 scored, then more), from the same start scale
+    real = singan.load_image(data / "real" / "1.jpg")
+    many = singan.generate(singan.load(runs / "1"), 14, seeds=list(range(14)),
+                           start_scale=1).clamp(-1, 1)
+    assert ours["diversity_samples"] == 14
+    assert ours["diversity"] == pytest.approx(diversity(real, many), rel=1e-9)
+    assert ours["diversity"] != pytest.approx(diversity(real, many[:3]), rel=1e-6)
     # the samples are the model's own, from the start scale asked for
     model = singan.load(runs / "1")
     expect = singan.generate(model, 3, seeds=[0, 1, 2], start_scale=1).clamp(-1, 1)
@@ -567,6 +603,9 @@ def test_places_bench_scores_trained_runs(tmp_path, capsys):
                      "--out", str(out)])
     with pytest.raises(SystemExit):
         places.parse_args(["--data", str(data), "--runs-from", str(runs), "--preset", "tiny"])
+    with pytest.raises(SystemExit):
+        places.parse_args(["--data", str(data), "--runs-from", str(runs), "--diversity-samples",
+                           "1"])
 
 
 # --- weights that are not plain weights; files that are not regular files ---------------------
