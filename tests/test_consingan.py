@@ -327,6 +327,47 @@ def test_the_patch_loss_at_the_finest_stages_alone_or_beside_the_critic(tiny_ima
         small(swd_only=True)
 
 
+def test_mode_seeking_at_the_coarsest_stages(tiny_image, monkeypatch):
+    """ms_stages coarsest stages add the mode-seeking loss: the generators' batch holds a second
+    fake from a second draw of inputs (the same window), and the loss pushes the two apart."""
+    from singan.training import stage as stage_module
+
+    config = small(max_size=40, num_stages=4, crop_size=16, ms_weight=1.0, ms_stages=2)
+    tr = Trainer.from_image(tiny_image, config, seed=0)
+    tr.train_scale(0)
+    stage = tr.engine.setup(1, tr.config)
+    assert stage.ms
+    draw = tr.engine.draw(stage)
+    twin = tr.engine.second(draw)
+    assert not torch.equal(twin.prev(0), draw.prev(0))
+    assert set(twin.noise(0)) == set(draw.noise(0)) == {1}
+    assert twin.noise(0)[1].shape == draw.noise(0)[1].shape
+    seen = []
+    real_ms = stage_module.mode_seeking
+    monkeypatch.setattr(stage_module, "mode_seeking",
+                        lambda a, b, x, y: seen.append((a.detach(), b.detach(), x, y))
+                        or real_ms(a, b, x, y))
+    tr.engine.step(stage, draw)
+    (a, b, x, y), = seen
+    assert stage.crop == (15, 16)  # a window of the 15x19 stage
+    assert a.shape == b.shape == (1, 3, 15, 16) and not torch.equal(a, b)
+    assert x is draw.prev(0) or torch.equal(x, draw.prev(0))
+    assert torch.equal(y, twin.prev(0))
+    assert float(stage.sums["ms"]) > 0
+    for n in (1, 2):
+        tr.train_scale(n)
+    assert not tr.engine.setup(3, tr.config).ms  # finer stages train without it
+    a = singan.train(tiny_image, config, seed=1)
+    b = singan.train(tiny_image, config, seed=1)
+    plain = singan.train(tiny_image, small(max_size=40, num_stages=4, crop_size=16), seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                      plain.state_dict().values()))
+    with pytest.raises(ConfigError, match="ms_stages"):
+        small(ms_weight=1.0)
+
+
 def test_coarse_channels_widen_the_coarsest_stages(tiny_image, tmp_path):
     """coarse_channels: the coarse_scales coarsest stages are wider; the stage above them
     takes the features to its width with a 1x1 convolution and has its own tail, which starts

@@ -51,3 +51,26 @@ def test_patch_swd_compares_patch_distributions_not_positions():
     real = x.clone().requires_grad_(True)
     patch_swd(fake, real, dirs).backward()
     assert fake.grad.abs().sum() > 0 and real.grad is None
+
+
+def test_mode_seeking_rewards_fakes_apart_less_and_less():
+    from singan.losses import mode_seeking
+
+    gen = torch.Generator().manual_seed(0)
+    za, zb = torch.randn(2, 1, 3, 8, 8, generator=gen)
+    base = torch.rand(1, 3, 16, 16, generator=gen)
+    step = torch.rand(1, 3, 16, 16, generator=gen)
+    near, far = mode_seeking(base, base + 0.1 * step, za, zb), \
+        mode_seeking(base, base + 0.4 * step, za, zb)
+    assert far < near  # farther apart: a smaller loss
+    ratio = (0.1 * step).abs().mean() / (za - zb).abs().mean()
+    assert torch.isclose(near, 1 / (ratio + 1e-5))
+    a = base.clone().requires_grad_(True)
+    b = (base + 0.1 * step).requires_grad_(True)
+    zin = za.clone().requires_grad_(True)
+    mode_seeking(a, b, zin, zb).backward()
+    assert zin.grad is None  # the inputs' distance is a constant of the loss
+    grad_near = b.grad.abs().sum()
+    b2 = (base + 0.4 * step).requires_grad_(True)
+    mode_seeking(base, b2, za, zb).backward()
+    assert b2.grad.abs().sum() < grad_near  # the push fades as the fakes separate

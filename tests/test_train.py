@@ -481,6 +481,24 @@ def test_channels_last_trains_the_same_arithmetic_and_saves_plain_tensors(tiny_i
     assert torch.isfinite(x).all()
 
 
+def test_the_mode_seeking_loss_trains_singans_coarsest_scales(tiny_image):
+    """The engine's mode-seeking loss works for SinGAN's per-scale generators too: the second
+    fake starts from another coarse input of the pool, with other noise."""
+    cfg = fast_small().replace(ms_weight=1.0, ms_stages=1)
+    tr = Trainer.from_image(tiny_image, cfg, seed=0)
+    stage = tr.engine.setup(0, tr.config)
+    assert stage.ms
+    draw = tr.engine.draw(stage)
+    twin = tr.engine.second(draw)
+    assert not torch.equal(twin.noise(0)[0], draw.noise(0)[0])
+    tr.engine.step(stage, draw)
+    assert float(stage.sums["ms"]) > 0
+    tr.train_scale(0)
+    assert not tr.engine.setup(1, tr.config).ms
+    m = singan.train(tiny_image, cfg, seed=0)
+    assert m.is_complete and torch.isfinite(singan.generate(m, 1, seeds=[0])).all()
+
+
 def test_the_patch_loss_trains_singans_finest_scales_on_windows_without_a_critic(tiny_image):
     """The engine's patch SWD loss works for SinGAN's per-scale generators too, on windows: the
     fake window is compared with an independently drawn window of the real image."""

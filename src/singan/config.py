@@ -50,6 +50,8 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "leaky_slope": Bound(float, 0, 1),
     "swd_weight": Bound(float, 0, 1e6),
     "swd_stages": Bound(int, 0, 64),
+    "ms_weight": Bound(float, 0, 1e6),
+    "ms_stages": Bound(int, 0, 64),
 }
 
 
@@ -165,6 +167,13 @@ class SinGANConfig:
     swd_only: bool = _setting(False,
         'at those scales the patch SWD loss replaces the critic (no critic steps, no adversarial '
         'loss)')
+    # mode seeking (Mao et al., CVPR 2019) at the coarsest scales
+    ms_weight: float = _setting(0.0,
+        "weight of the mode-seeking loss (1 / (distance of two fakes / distance of their "
+        "coarsest inputs), L1) in the generators' loss while the coarsest ms_stages scales "
+        "train (0: off)")
+    ms_stages: int = _setting(0,
+        'how many of the coarsest scales add the mode-seeking loss while they train')
     # arithmetic
     bf16: bool = _setting(False,
         'train in bfloat16 arithmetic (autocast; the weights stay float32) where the device has '
@@ -244,6 +253,8 @@ class SinGANConfig:
              f"gp_every must be between 1 and d_steps ({self.d_steps}), got {self.gp_every}")
         need(not self.swd_only or (self.swd_weight > 0 and self.swd_stages > 0),
              "swd_only needs swd_weight > 0 and swd_stages > 0 (the scales it applies to)")
+        need(self.ms_weight == 0 or self.ms_stages > 0,
+             "ms_weight needs ms_stages > 0 (the coarsest scales it applies to)")
         if self.arch == "consingan":
             need(self.mode != "sr", "super-resolution needs SinGAN's per-scale generators "
                  "(arch singan); `singan sr` trains one")

@@ -65,3 +65,15 @@ def patch_swd(fake: torch.Tensor, real: torch.Tensor, directions: torch.Tensor) 
         pf = F.conv2d(fake.float(), w).flatten(2)  # (B, directions, patches)
         pr = F.conv2d(real.detach().float(), w).flatten(2)
         return (pf.sort(dim=2).values - pr.sort(dim=2).values).abs().mean()
+
+
+MS_EPS = 1e-5  # keeps the mode-seeking loss finite when two fakes coincide (MSGAN's)
+
+
+def mode_seeking(fake_a: torch.Tensor, fake_b: torch.Tensor, in_a: torch.Tensor,
+                 in_b: torch.Tensor) -> torch.Tensor:
+    """Mode-seeking loss (Mao et al., CVPR 2019), unweighted: 1 / (d(fakes) / d(inputs) + eps)
+    with d the mean absolute difference. Minimising it pushes two fakes of different inputs
+    apart, less and less as they separate; no gradient flows into the inputs."""
+    ratio = (fake_a - fake_b).abs().mean() / (in_a - in_b).detach().abs().mean().clamp_min(1e-12)
+    return 1 / (ratio + MS_EPS)

@@ -28,7 +28,7 @@ from pathlib import Path
 # was (issue 17's model families): they are left out of config.json's digest at that value.
 ADDED_LATER = {"arch": "singan", "num_stages": 6, "leaky_slope": 0.2, "swd_weight": 0.0,
                "swd_stages": 0, "swd_only": False, "bf16": False, "coarse_channels": 0,
-               "coarse_scales": 0}
+               "coarse_scales": 0, "ms_weight": 0.0, "ms_stages": 0}
 
 PINNED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default",
           "MKL_CBWR": "COMPATIBLE", "CUDA_VISIBLE_DEVICES": ""}

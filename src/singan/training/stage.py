@@ -9,6 +9,7 @@ the model family, what it learns from the objective, its random inputs from `Ran
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from ..config import SinGANConfig
-from ..losses import patch_swd, random_directions
+from ..losses import mode_seeking, patch_swd, random_directions
 from ..models import crop_window
 from .inputs import Draw, RandomInputs, window_corners
 
@@ -48,6 +49,7 @@ class Stage:
     crop: tuple[int, int] | None = None  # window size at scale n, None for the whole image
     swd: bool = False  # the generators' loss adds the patch sliced-Wasserstein loss
     critic: bool = True  # False: no critic steps, no adversarial loss (`swd_only`)
+    ms: bool = False  # the generators' loss adds the mode-seeking loss (a second fake)
     pool: torch.Tensor | None = None  # pre-drawn random inputs of scale lo
     g_opt: torch.optim.Optimizer | None = None
     d_opt: torch.optim.Optimizer | None = None
@@ -146,13 +148,16 @@ class StageEngine:
         num_scales = self.family.model.num_scales
         stage.swd = c.swd_weight > 0 and stage.n >= num_scales - c.swd_stages
         stage.critic = not (stage.swd and c.swd_only)
-        names = (*self.objective.names, "swd") if stage.swd else self.objective.names
+        stage.ms = c.ms_weight > 0 and stage.n < c.ms_stages
+        names = (*self.objective.names, *(["swd"] if stage.swd else []),
+                 *(["ms"] if stage.ms else []))
         stage.sums = {k: torch.zeros((), device=device) for k in names}
         return stage
 
     def draw(self, stage: Stage) -> Draw:
         """Every random input of one iteration: the inputs' draw, then (with the patch loss)
-        its random directions and the corner of the real window it is compared with."""
+        its random directions and the corner of the real window it is compared with, then (with
+        the mode-seeking loss) a second draw, whose tensors join the first's as "ms:NAME"."""
         draw = self.inputs.draw(stage)
         if stage.swd:
             gen, device = self.inputs.gen, stage.real.device
@@ -160,7 +165,17 @@ class StageEngine:
             if stage.crop is not None:
                 draw.tensors["real_corner"] = window_corners(
                     tuple(stage.real.shape[-2:]), stage.crop, 1, gen, device)[0]
+        if stage.ms:
+            other = self.inputs.draw(stage)
+            draw.tensors.update({f"ms:{k}": v for k, v in other.tensors.items()})
         return draw
+
+    @staticmethod
+    def second(draw: Draw) -> Draw:
+        """The second draw of a mode-seeking iteration (see `draw`), as a draw of its own."""
+        twin = copy.copy(draw)
+        twin.tensors = {k[3:]: v for k, v in draw.tensors.items() if k.startswith("ms:")}
+        return twin
 
     # --- iterations --------------------------------------------------------------------------
 
@@ -201,23 +216,35 @@ class StageEngine:
             corner = draw.tensors.get("real_corner")
             swd_real = stage.real if corner is None else \
                 crop_window(stage.real, corner[0], corner[1], *stage.crop)
+        # The mode-seeking loss compares the fake with one of another draw's inputs (the same
+        # window), made in the same batch.
+        twin = self.second(draw) if stage.ms else None
+        ins, noises = [prev, rec_in], [zs, rec_z]
+        if twin is not None:
+            last = c.d_steps - 1
+            ins.append(twin.prev(last))
+            noises.append(twin.noise(last))
         paired = objective.pairs(c)
         if paired:
-            both_in = torch.cat([prev, rec_in])
-            both_z = {k: torch.cat([zs[k], rec_z[k]]) for k in zs}
+            batch_in = torch.cat(ins)
+            batch_z = {k: torch.cat([z[k] for z in noises]) for k in zs}
 
         def loss() -> torch.Tensor:
             if paired:
-                fake, rec_out = family.forward(stage, both_in, both_z, window).chunk(2)
+                outs = family.forward(stage, batch_in, batch_z, window).chunk(len(ins))
             else:
-                fake = family.forward(stage, prev, zs, window)
-                rec_out = family.forward(stage, rec_in, rec_z, window)
+                outs = [family.forward(stage, x, z, window) for x, z in zip(ins, noises)]
+            fake, rec_out = outs[0], outs[1]
             total, parts = objective.generator_loss(c, d_net if stage.critic else None, fake,
                                                     rec_out, target)
             if swd_real is not None:
                 swd = patch_swd(fake, swd_real, draw.tensors["directions"])
                 total = total + c.swd_weight * swd
                 parts["swd"] = swd
+            if twin is not None:
+                ms = mode_seeking(fake, outs[2], ins[0], ins[2])
+                total = total + c.ms_weight * ms
+                parts["ms"] = ms
             logged.update(parts)
             return total
 
